@@ -1,0 +1,1214 @@
+//! The readiness and liveness verdicts of SPEC §4 as pure functions of an [`Observation`]
+//! (state file, wsrep status, etcd view and its age) and, for liveness, the [`Memory`] the
+//! previous probe left behind (consecutive connection failures, the last Joined sample).
+//!
+//! Rules are checked in a fixed order and the first that decides names itself in the one-line
+//! reason. Liveness restarts only what a restart can fix: when in doubt, it says alive.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::state_file::Phase;
+use crate::mysql::{MysqlError, WsrepStatus};
+
+/// Which probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Probe {
+    Readiness,
+    Liveness,
+}
+
+impl Probe {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Probe::Readiness => "readiness",
+            Probe::Liveness => "liveness",
+        }
+    }
+}
+
+/// The rule that decided a verdict (stable names: they appear in metrics and docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    // readiness
+    Phase,
+    MysqlError,
+    LocalState,
+    EvsState,
+    Connected,
+    WsrepReady,
+    Uuid,
+    ClusterStatus,
+    Ready,
+    // liveness
+    NotRunning,
+    NoStateFile,
+    SstInProgress,
+    ServerAnswered,
+    ConnectFailures,
+    StuckJoin,
+    Alive,
+}
+
+impl Rule {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Rule::Phase => "phase",
+            Rule::MysqlError => "mysql-error",
+            Rule::LocalState => "local-state",
+            Rule::EvsState => "evs-state",
+            Rule::Connected => "connected",
+            Rule::WsrepReady => "wsrep-ready",
+            Rule::Uuid => "uuid",
+            Rule::ClusterStatus => "cluster-status",
+            Rule::Ready => "ready",
+            Rule::NotRunning => "not-running",
+            Rule::NoStateFile => "no-state-file",
+            Rule::SstInProgress => "sst-in-progress",
+            Rule::ServerAnswered => "server-answered",
+            Rule::ConnectFailures => "connect-failures",
+            Rule::StuckJoin => "stuck-join",
+            Rule::Alive => "alive",
+        }
+    }
+}
+
+/// A probe's answer: pass or fail, the deciding rule, and one line for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub probe: Probe,
+    pub ok: bool,
+    pub rule: Rule,
+    pub reason: String,
+}
+
+impl Verdict {
+    fn new(probe: Probe, ok: bool, rule: Rule, reason: impl Into<String>) -> Self {
+        Verdict {
+            probe,
+            ok,
+            rule,
+            reason: reason.into(),
+        }
+    }
+
+    /// `ready`, `not ready`, `alive` or `dead`.
+    pub fn word(&self) -> &'static str {
+        match (self.probe, self.ok) {
+            (Probe::Readiness, true) => "ready",
+            (Probe::Readiness, false) => "not ready",
+            (Probe::Liveness, true) => "alive",
+            (Probe::Liveness, false) => "dead",
+        }
+    }
+
+    /// The process exit code of the exec probe.
+    pub fn exit_code(&self) -> u8 {
+        if self.ok {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.word(), self.reason)
+    }
+}
+
+/// The entrypoint's phase as the probe found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhaseView {
+    Known(Phase),
+    /// No usable state file (missing or unreadable); the text says which.
+    Missing(String),
+}
+
+/// Where the etcd view came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewSource {
+    /// The state file's view, younger than `--state-max-age`.
+    StateFile,
+    /// Read from etcd by this probe (the file was missing or stale).
+    Etcd,
+    /// The state file's stale view: etcd could not be read (the text says why).
+    Stale(String),
+    /// No view at all: no state file and etcd could not be read.
+    Nothing(String),
+}
+
+/// The etcd view the probe decides with (`P/uuid`, `P/state`) and how old it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdViewObs {
+    pub uuid: Option<String>,
+    pub state: Option<String>,
+    /// Age of the view (0 when read by this probe); `None` when there is no view.
+    pub age: Option<Duration>,
+    pub source: ViewSource,
+}
+
+impl EtcdViewObs {
+    /// A note for the reason when the view is not fresh, e.g. ` [etcd view 95s old: etcd
+    /// unreachable …]`; empty when the view is fresh.
+    pub fn note(&self) -> String {
+        match &self.source {
+            ViewSource::StateFile | ViewSource::Etcd => String::new(),
+            ViewSource::Stale(why) => format!(
+                " [etcd view {} old, from the state file: {why}]",
+                fmt_age(self.age.unwrap_or_default())
+            ),
+            ViewSource::Nothing(why) => format!(" [no etcd view: {why}]"),
+        }
+    }
+}
+
+/// Everything one probe observed (gathered by `probe.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub phase: PhaseView,
+    /// `<datadir>/sst_in_progress` exists.
+    pub sst_in_progress: bool,
+    pub etcd: EtcdViewObs,
+    pub wsrep: Result<WsrepStatus, MysqlError>,
+    /// mariadbd's pid and start time (from the state file, else the pid file).
+    pub mysqld: MysqldKey,
+    /// `Some(false)` when mariadbd's pid is known and no such process exists.
+    pub mysqld_exists: Option<bool>,
+    /// Unix time of the observation.
+    pub now: i64,
+}
+
+/// Identifies one run of mariadbd: liveness memory of another run is discarded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MysqldKey {
+    pub pid: Option<u32>,
+    pub started_at: Option<i64>,
+}
+
+/// What liveness remembers between probes (persisted in the state dir; SPEC §9 bug 4: it is
+/// rewritten by every probe).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    pub mysqld: MysqldKey,
+    /// Consecutive probes in phase `running` that could not connect (refused or timed out).
+    pub failures: u32,
+    /// The last wsrep progress sample.
+    pub sample: Option<Sample>,
+}
+
+/// A progress sample: the Joined rule fires when these stay unchanged long enough.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    pub local_state_comment: String,
+    pub last_committed: Option<i64>,
+    pub local_recv_queue: Option<i64>,
+    /// Unix time these values were first seen (progress resets it).
+    pub since: i64,
+}
+
+/// The liveness thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LivenessConfig {
+    pub liveness_failures: u32,
+    pub stuck_join_timeout: Duration,
+}
+
+/// `95s`, `12m 3s`: ages in reasons.
+pub fn fmt_age(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+fn is_joined(w: &WsrepStatus) -> bool {
+    w.local_state() == Some(3) || w.local_state_comment() == "Joined"
+}
+
+/// Readiness: phase `running`, Synced, evs OPERATIONAL, connected, ready, uuid = `P/uuid`,
+/// Primary — in that order. With no state file the phase is not checked (the entrypoint is
+/// not there to tell), and with no known `P/uuid` the uuid is not checked: an etcd without
+/// data must not take every node out of service.
+pub fn readiness(o: &Observation) -> Verdict {
+    let r = Probe::Readiness;
+    let note = o.etcd.note();
+    let no_file = match &o.phase {
+        PhaseView::Known(Phase::Running) => None,
+        PhaseView::Known(p) => {
+            return Verdict::new(r, false, Rule::Phase, format!("phase={p} (want running)"))
+        }
+        PhaseView::Missing(why) => Some(why.as_str()),
+    };
+    let w = match &o.wsrep {
+        Ok(w) => w,
+        Err(e) => return Verdict::new(r, false, Rule::MysqlError, format!("{e}{note}")),
+    };
+    let lsc = w.local_state_comment();
+    if lsc != "Synced" {
+        let lsc = if lsc.is_empty() { "(none)" } else { lsc };
+        return Verdict::new(
+            r,
+            false,
+            Rule::LocalState,
+            format!("wsrep_local_state_comment={lsc} (want Synced)"),
+        );
+    }
+    let evs = w.evs_state();
+    if evs != "OPERATIONAL" {
+        return Verdict::new(
+            r,
+            false,
+            Rule::EvsState,
+            format!("wsrep_evs_state={evs} (want OPERATIONAL)"),
+        );
+    }
+    if !w.connected() {
+        return Verdict::new(
+            r,
+            false,
+            Rule::Connected,
+            format!(
+                "wsrep_connected={} (want ON)",
+                w.get("connected").unwrap_or("")
+            ),
+        );
+    }
+    if !w.ready() {
+        return Verdict::new(
+            r,
+            false,
+            Rule::WsrepReady,
+            format!("wsrep_ready={} (want ON)", w.get("ready").unwrap_or("")),
+        );
+    }
+    let local_uuid = w.cluster_state_uuid();
+    let uuid_part = match &o.etcd.uuid {
+        Some(u) if !u.eq_ignore_ascii_case(local_uuid) => {
+            return Verdict::new(
+                r,
+                false,
+                Rule::Uuid,
+                format!(
+                    "wsrep_cluster_state_uuid={local_uuid} but P/uuid={u} \
+                     (split brain or a replaced cluster: see `status`; a restart will not fix it){note}"
+                ),
+            )
+        }
+        Some(_) => "uuid = P/uuid".to_string(),
+        None => "P/uuid unknown, not compared".to_string(),
+    };
+    let cs = w.cluster_status();
+    if cs != "Primary" {
+        return Verdict::new(
+            r,
+            false,
+            Rule::ClusterStatus,
+            format!("wsrep_cluster_status={cs} (want Primary)"),
+        );
+    }
+    let file = match no_file {
+        Some(why) => format!(", phase not checked: {why}"),
+        None => String::new(),
+    };
+    Verdict::new(
+        r,
+        true,
+        Rule::Ready,
+        format!(
+            "Synced, Primary, {uuid_part}, cluster size {}{file}{note}",
+            w.cluster_size()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "?".into())
+        ),
+    )
+}
+
+/// Liveness and the memory the next probe needs (always to be written back).
+///
+/// In order: a phase other than `running` (or no state file) → alive; SST in progress →
+/// alive; the server answered with an error (too many connections, access denied) → alive;
+/// refused/timed out for `--liveness-failures` consecutive probes → dead; Joined without
+/// progress for `--stuck-join-timeout` → dead; anything else the server answers → alive
+/// (a uuid mismatch included: a restart cannot repair split brain).
+pub fn liveness(o: &Observation, prev: &Memory, cfg: &LivenessConfig) -> (Verdict, Memory) {
+    let l = Probe::Liveness;
+    // Memory of another mariadbd run is worthless.
+    let prev = if prev.mysqld == o.mysqld {
+        prev.clone()
+    } else {
+        Memory {
+            mysqld: o.mysqld.clone(),
+            ..Memory::default()
+        }
+    };
+    let reset = Memory {
+        mysqld: o.mysqld.clone(),
+        failures: 0,
+        sample: None,
+    };
+    match &o.phase {
+        PhaseView::Missing(why) => {
+            return (
+                Verdict::new(
+                    l,
+                    true,
+                    Rule::NoStateFile,
+                    format!("{why}: the entrypoint has not started mariadbd"),
+                ),
+                reset,
+            )
+        }
+        PhaseView::Known(p) if *p != Phase::Running => {
+            return (
+                Verdict::new(
+                    l,
+                    true,
+                    Rule::NotRunning,
+                    format!("phase={p}: the entrypoint bounds this phase itself"),
+                ),
+                reset,
+            )
+        }
+        PhaseView::Known(_) => {}
+    }
+    if o.sst_in_progress {
+        return (
+            Verdict::new(
+                l,
+                true,
+                Rule::SstInProgress,
+                "sst_in_progress exists: a state transfer is running",
+            ),
+            reset,
+        );
+    }
+    let w = match &o.wsrep {
+        Ok(w) => w,
+        Err(e) if e.server_answered() => {
+            return (
+                Verdict::new(
+                    l,
+                    true,
+                    Rule::ServerAnswered,
+                    format!("the server answered: {e} (not ready, but a restart would not help)"),
+                ),
+                Memory {
+                    failures: 0,
+                    ..prev
+                },
+            )
+        }
+        Err(e) => {
+            let failures = prev.failures.saturating_add(1);
+            let n = cfg.liveness_failures.max(1);
+            let gone = match (o.mysqld_exists, o.mysqld.pid) {
+                (Some(false), Some(pid)) => format!("; mariadbd pid {pid} does not exist"),
+                _ => String::new(),
+            };
+            let mem = Memory { failures, ..prev };
+            let v = if failures >= n {
+                Verdict::new(
+                    l,
+                    false,
+                    Rule::ConnectFailures,
+                    format!("{e}: {failures} consecutive failures (limit --liveness-failures {n}){gone}"),
+                )
+            } else {
+                Verdict::new(
+                    l,
+                    true,
+                    Rule::ConnectFailures,
+                    format!("{e}: failure {failures} of {n} before a restart{gone}"),
+                )
+            };
+            return (v, mem);
+        }
+    };
+    // The server answered: sample its progress (every probe rewrites the sample).
+    let lsc = w.local_state_comment().to_string();
+    let lc = w.last_committed();
+    let rq = w.local_recv_queue();
+    let since = match &prev.sample {
+        Some(s)
+            if s.local_state_comment == lsc
+                && s.last_committed == lc
+                && s.local_recv_queue == rq =>
+        {
+            s.since
+        }
+        _ => o.now,
+    };
+    let mem = Memory {
+        mysqld: o.mysqld.clone(),
+        failures: 0,
+        sample: Some(Sample {
+            local_state_comment: lsc.clone(),
+            last_committed: lc,
+            local_recv_queue: rq,
+            since,
+        }),
+    };
+    let show = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+    if is_joined(w) {
+        let stuck = Duration::from_secs(o.now.saturating_sub(since).max(0) as u64);
+        if stuck >= cfg.stuck_join_timeout {
+            return (
+                Verdict::new(
+                    l,
+                    false,
+                    Rule::StuckJoin,
+                    format!(
+                        "wsrep_local_state_comment=Joined without progress for {} \
+                         (wsrep_last_committed={} and wsrep_local_recv_queue={} unchanged; \
+                         limit --stuck-join-timeout {})",
+                        fmt_age(stuck),
+                        show(lc),
+                        show(rq),
+                        fmt_age(cfg.stuck_join_timeout)
+                    ),
+                ),
+                mem,
+            );
+        }
+        return (
+            Verdict::new(
+                l,
+                true,
+                Rule::StuckJoin,
+                format!(
+                    "wsrep_local_state_comment=Joined, catching up (wsrep_last_committed={}, \
+                     wsrep_local_recv_queue={}, no progress for {})",
+                    show(lc),
+                    show(rq),
+                    fmt_age(stuck)
+                ),
+            ),
+            mem,
+        );
+    }
+    let lsc = if lsc.is_empty() { "(none)".into() } else { lsc };
+    let mismatch = match &o.etcd.uuid {
+        Some(u) if !u.eq_ignore_ascii_case(w.cluster_state_uuid()) => format!(
+            "; uuid {} != P/uuid {u}: not ready, but a restart would not fix it",
+            w.cluster_state_uuid()
+        ),
+        _ => String::new(),
+    };
+    (
+        Verdict::new(
+            l,
+            true,
+            Rule::Alive,
+            format!(
+                "the server answers (wsrep_local_state_comment={lsc}){mismatch}{}",
+                o.etcd.note()
+            ),
+        ),
+        mem,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const U: &str = "6c1b0a2e-1111-11ef-8000-000000000001";
+    const U2: &str = "6c1b0a2e-2222-11ef-8000-000000000002";
+
+    fn synced() -> WsrepStatus {
+        WsrepStatus::from_rows([
+            ("wsrep_local_state_comment", "Synced"),
+            ("wsrep_local_state", "4"),
+            ("wsrep_evs_state", "OPERATIONAL"),
+            ("wsrep_connected", "ON"),
+            ("wsrep_ready", "ON"),
+            ("wsrep_cluster_state_uuid", U),
+            ("wsrep_cluster_status", "Primary"),
+            ("wsrep_cluster_size", "3"),
+            ("wsrep_last_committed", "10"),
+            ("wsrep_local_recv_queue", "0"),
+        ])
+    }
+
+    fn with(mut w: WsrepStatus, k: &str, v: &str) -> WsrepStatus {
+        w.vars.insert(k.to_string(), v.to_string());
+        w
+    }
+
+    fn obs() -> Observation {
+        Observation {
+            phase: PhaseView::Known(Phase::Running),
+            sst_in_progress: false,
+            etcd: EtcdViewObs {
+                uuid: Some(U.into()),
+                state: Some("STEADY".into()),
+                age: Some(Duration::from_secs(1)),
+                source: ViewSource::StateFile,
+            },
+            wsrep: Ok(synced()),
+            mysqld: MysqldKey {
+                pid: Some(100),
+                started_at: Some(1000),
+            },
+            mysqld_exists: Some(true),
+            now: 10_000,
+        }
+    }
+
+    fn refused() -> MysqlError {
+        MysqlError::Refused("socket /run/mysqld/mysqld.sock: No such file".into())
+    }
+
+    const CFG: LivenessConfig = LivenessConfig {
+        liveness_failures: 3,
+        stuck_join_timeout: Duration::from_secs(600),
+    };
+
+    /// (name, observation, want ok, want rule, text the reason must contain)
+    #[test]
+    fn readiness_table() {
+        let cases: Vec<(&str, Observation, bool, Rule, &str)> = vec![
+            (
+                "all good",
+                obs(),
+                true,
+                Rule::Ready,
+                "Synced, Primary, uuid = P/uuid",
+            ),
+            (
+                "phase joining",
+                Observation {
+                    phase: PhaseView::Known(Phase::Joining),
+                    ..obs()
+                },
+                false,
+                Rule::Phase,
+                "phase=joining (want running)",
+            ),
+            (
+                "phase refused beats a Synced server",
+                Observation {
+                    phase: PhaseView::Known(Phase::Refused),
+                    ..obs()
+                },
+                false,
+                Rule::Phase,
+                "phase=refused",
+            ),
+            (
+                "no state file: phase not checked",
+                Observation {
+                    phase: PhaseView::Missing("no state file".into()),
+                    ..obs()
+                },
+                true,
+                Rule::Ready,
+                "phase not checked: no state file",
+            ),
+            (
+                "refused connection",
+                Observation {
+                    wsrep: Err(refused()),
+                    ..obs()
+                },
+                false,
+                Rule::MysqlError,
+                "cannot connect",
+            ),
+            (
+                "access denied",
+                Observation {
+                    wsrep: Err(MysqlError::AccessDenied("x".into())),
+                    ..obs()
+                },
+                false,
+                Rule::MysqlError,
+                "access denied",
+            ),
+            (
+                "too many connections",
+                Observation {
+                    wsrep: Err(MysqlError::TooManyConnections("x".into())),
+                    ..obs()
+                },
+                false,
+                Rule::MysqlError,
+                "too many connections",
+            ),
+            (
+                "donor",
+                Observation {
+                    wsrep: Ok(with(
+                        with(synced(), "local_state_comment", "Donor/Desynced"),
+                        "local_state",
+                        "2",
+                    )),
+                    ..obs()
+                },
+                false,
+                Rule::LocalState,
+                "wsrep_local_state_comment=Donor/Desynced (want Synced)",
+            ),
+            (
+                "joined",
+                Observation {
+                    wsrep: Ok(with(synced(), "local_state_comment", "Joined")),
+                    ..obs()
+                },
+                false,
+                Rule::LocalState,
+                "Joined",
+            ),
+            (
+                "local state checked before evs",
+                Observation {
+                    wsrep: Ok(with(
+                        with(synced(), "local_state_comment", "Initialized"),
+                        "evs_state",
+                        "GATHER",
+                    )),
+                    ..obs()
+                },
+                false,
+                Rule::LocalState,
+                "Initialized",
+            ),
+            (
+                "evs not operational",
+                Observation {
+                    wsrep: Ok(with(synced(), "evs_state", "GATHER")),
+                    ..obs()
+                },
+                false,
+                Rule::EvsState,
+                "wsrep_evs_state=GATHER (want OPERATIONAL)",
+            ),
+            (
+                "evs before connected",
+                Observation {
+                    wsrep: Ok(with(
+                        with(synced(), "evs_state", "GATHER"),
+                        "connected",
+                        "OFF",
+                    )),
+                    ..obs()
+                },
+                false,
+                Rule::EvsState,
+                "GATHER",
+            ),
+            (
+                "not connected",
+                Observation {
+                    wsrep: Ok(with(synced(), "connected", "OFF")),
+                    ..obs()
+                },
+                false,
+                Rule::Connected,
+                "wsrep_connected=OFF (want ON)",
+            ),
+            (
+                "connected before ready",
+                Observation {
+                    wsrep: Ok(with(with(synced(), "connected", "OFF"), "ready", "OFF")),
+                    ..obs()
+                },
+                false,
+                Rule::Connected,
+                "wsrep_connected=OFF",
+            ),
+            (
+                "not ready",
+                Observation {
+                    wsrep: Ok(with(synced(), "ready", "OFF")),
+                    ..obs()
+                },
+                false,
+                Rule::WsrepReady,
+                "wsrep_ready=OFF (want ON)",
+            ),
+            (
+                "ready before uuid",
+                Observation {
+                    wsrep: Ok(with(
+                        with(synced(), "ready", "OFF"),
+                        "cluster_state_uuid",
+                        U2,
+                    )),
+                    ..obs()
+                },
+                false,
+                Rule::WsrepReady,
+                "wsrep_ready=OFF",
+            ),
+            (
+                "uuid mismatch",
+                Observation {
+                    wsrep: Ok(with(synced(), "cluster_state_uuid", U2)),
+                    ..obs()
+                },
+                false,
+                Rule::Uuid,
+                "but P/uuid=",
+            ),
+            (
+                "uuid compared case-insensitively",
+                Observation {
+                    wsrep: Ok(with(
+                        synced(),
+                        "cluster_state_uuid",
+                        &U.to_ascii_uppercase(),
+                    )),
+                    ..obs()
+                },
+                true,
+                Rule::Ready,
+                "uuid = P/uuid",
+            ),
+            (
+                "uuid before primary",
+                Observation {
+                    wsrep: Ok(with(
+                        with(synced(), "cluster_state_uuid", U2),
+                        "cluster_status",
+                        "non-Primary",
+                    )),
+                    ..obs()
+                },
+                false,
+                Rule::Uuid,
+                "P/uuid",
+            ),
+            (
+                "non-Primary",
+                Observation {
+                    wsrep: Ok(with(synced(), "cluster_status", "non-Primary")),
+                    ..obs()
+                },
+                false,
+                Rule::ClusterStatus,
+                "wsrep_cluster_status=non-Primary (want Primary)",
+            ),
+            (
+                "unknown P/uuid is not compared",
+                Observation {
+                    etcd: EtcdViewObs {
+                        uuid: None,
+                        ..obs().etcd
+                    },
+                    ..obs()
+                },
+                true,
+                Rule::Ready,
+                "P/uuid unknown, not compared",
+            ),
+            (
+                "stale view: same verdict, age in the reason",
+                Observation {
+                    etcd: EtcdViewObs {
+                        age: Some(Duration::from_secs(95)),
+                        source: ViewSource::Stale("etcd unreachable".into()),
+                        ..obs().etcd
+                    },
+                    ..obs()
+                },
+                true,
+                Rule::Ready,
+                "etcd view 1m 35s old",
+            ),
+            (
+                "stale view mismatch names the age",
+                Observation {
+                    etcd: EtcdViewObs {
+                        uuid: Some(U2.into()),
+                        age: Some(Duration::from_secs(40)),
+                        source: ViewSource::Stale("etcd unreachable".into()),
+                        state: None,
+                    },
+                    ..obs()
+                },
+                false,
+                Rule::Uuid,
+                "etcd view 40s old",
+            ),
+            (
+                "no view at all: not compared, and said",
+                Observation {
+                    phase: PhaseView::Missing("no state file".into()),
+                    etcd: EtcdViewObs {
+                        uuid: None,
+                        state: None,
+                        age: None,
+                        source: ViewSource::Nothing("etcd unreachable".into()),
+                    },
+                    ..obs()
+                },
+                true,
+                Rule::Ready,
+                "no etcd view: etcd unreachable",
+            ),
+        ];
+        for (name, o, ok, rule, text) in cases {
+            let v = readiness(&o);
+            assert_eq!((v.ok, v.rule), (ok, rule), "{name}: {v}");
+            assert!(v.to_string().contains(text), "{name}: `{v}` lacks `{text}`");
+            assert!(!v.to_string().contains('\n'), "{name}: one line");
+        }
+    }
+
+    #[test]
+    fn readiness_line_format() {
+        let o = Observation {
+            wsrep: Ok(with(synced(), "local_state_comment", "Donor/Desynced")),
+            ..obs()
+        };
+        assert_eq!(
+            readiness(&o).to_string(),
+            "not ready: wsrep_local_state_comment=Donor/Desynced (want Synced)"
+        );
+    }
+
+    fn joined(lc: &str, rq: &str) -> WsrepStatus {
+        with(
+            with(
+                with(
+                    with(synced(), "local_state_comment", "Joined"),
+                    "local_state",
+                    "3",
+                ),
+                "last_committed",
+                lc,
+            ),
+            "local_recv_queue",
+            rq,
+        )
+    }
+
+    fn mem(failures: u32, sample: Option<Sample>) -> Memory {
+        Memory {
+            mysqld: obs().mysqld,
+            failures,
+            sample,
+        }
+    }
+
+    fn sample(lsc: &str, lc: i64, rq: i64, since: i64) -> Sample {
+        Sample {
+            local_state_comment: lsc.into(),
+            last_committed: Some(lc),
+            local_recv_queue: Some(rq),
+            since,
+        }
+    }
+
+    /// (name, observation, previous memory, want ok, want rule, reason text, want failures)
+    #[test]
+    fn liveness_table() {
+        let other_run = Memory {
+            mysqld: MysqldKey {
+                pid: Some(7),
+                started_at: Some(1),
+            },
+            failures: 2,
+            sample: Some(sample("Joined", 5, 0, 0)),
+        };
+        let cases: Vec<(&str, Observation, Memory, bool, Rule, &str, u32)> = vec![
+            ("synced", obs(), mem(0, None), true, Rule::Alive, "Synced", 0),
+            (
+                "preparing with a dead server",
+                Observation {
+                    phase: PhaseView::Known(Phase::Preparing),
+                    wsrep: Err(refused()),
+                    ..obs()
+                },
+                mem(5, None),
+                true,
+                Rule::NotRunning,
+                "phase=preparing",
+                0,
+            ),
+            (
+                "joining with a dead server",
+                Observation {
+                    phase: PhaseView::Known(Phase::Joining),
+                    wsrep: Err(refused()),
+                    ..obs()
+                },
+                mem(2, None),
+                true,
+                Rule::NotRunning,
+                "phase=joining",
+                0,
+            ),
+            (
+                "refused phase",
+                Observation { phase: PhaseView::Known(Phase::Refused), ..obs() },
+                mem(0, None),
+                true,
+                Rule::NotRunning,
+                "phase=refused",
+                0,
+            ),
+            (
+                "no state file",
+                Observation {
+                    phase: PhaseView::Missing("no state file in /run/x".into()),
+                    wsrep: Err(refused()),
+                    ..obs()
+                },
+                mem(9, None),
+                true,
+                Rule::NoStateFile,
+                "no state file in /run/x",
+                0,
+            ),
+            (
+                "sst in progress beats refused connections",
+                Observation { sst_in_progress: true, wsrep: Err(refused()), ..obs() },
+                mem(10, None),
+                true,
+                Rule::SstInProgress,
+                "sst_in_progress",
+                0,
+            ),
+            (
+                "too many connections: alive, counter reset",
+                Observation { wsrep: Err(MysqlError::TooManyConnections("x".into())), ..obs() },
+                mem(2, None),
+                true,
+                Rule::ServerAnswered,
+                "too many connections",
+                0,
+            ),
+            (
+                "access denied: alive",
+                Observation { wsrep: Err(MysqlError::AccessDenied("x".into())), ..obs() },
+                mem(2, None),
+                true,
+                Rule::ServerAnswered,
+                "access denied",
+                0,
+            ),
+            (
+                "first refusal: alive 1 of 3",
+                Observation { wsrep: Err(refused()), ..obs() },
+                mem(0, None),
+                true,
+                Rule::ConnectFailures,
+                "failure 1 of 3",
+                1,
+            ),
+            (
+                "second refusal: alive 2 of 3",
+                Observation { wsrep: Err(refused()), ..obs() },
+                mem(1, None),
+                true,
+                Rule::ConnectFailures,
+                "failure 2 of 3",
+                2,
+            ),
+            (
+                "third refusal: dead",
+                Observation { wsrep: Err(refused()), mysqld_exists: Some(false), ..obs() },
+                mem(2, None),
+                false,
+                Rule::ConnectFailures,
+                "3 consecutive failures (limit --liveness-failures 3); mariadbd pid 100 does not exist",
+                3,
+            ),
+            (
+                "timeouts count too",
+                Observation {
+                    wsrep: Err(MysqlError::Timeout {
+                        endpoint: "x".into(),
+                        timeout: Duration::from_secs(1),
+                    }),
+                    ..obs()
+                },
+                mem(4, None),
+                false,
+                Rule::ConnectFailures,
+                "5 consecutive failures",
+                5,
+            ),
+            (
+                "failures of another mariadbd run are forgotten",
+                Observation { wsrep: Err(refused()), ..obs() },
+                other_run.clone(),
+                true,
+                Rule::ConnectFailures,
+                "failure 1 of 3",
+                1,
+            ),
+            (
+                "an answer resets the counter",
+                obs(),
+                mem(2, None),
+                true,
+                Rule::Alive,
+                "Synced",
+                0,
+            ),
+            (
+                "uuid mismatch: alive",
+                Observation { wsrep: Ok(with(synced(), "cluster_state_uuid", U2)), ..obs() },
+                mem(0, None),
+                true,
+                Rule::Alive,
+                "a restart would not fix it",
+                0,
+            ),
+            (
+                "non-Primary: alive",
+                Observation {
+                    wsrep: Ok(with(
+                        with(synced(), "cluster_status", "non-Primary"),
+                        "local_state_comment",
+                        "Initialized",
+                    )),
+                    ..obs()
+                },
+                mem(0, None),
+                true,
+                Rule::Alive,
+                "Initialized",
+                0,
+            ),
+            (
+                "donor: alive",
+                Observation {
+                    wsrep: Ok(with(synced(), "local_state_comment", "Donor/Desynced")),
+                    ..obs()
+                },
+                mem(0, None),
+                true,
+                Rule::Alive,
+                "Donor/Desynced",
+                0,
+            ),
+            (
+                "joined, first sample",
+                Observation { wsrep: Ok(joined("5", "0")), ..obs() },
+                mem(0, None),
+                true,
+                Rule::StuckJoin,
+                "catching up",
+                0,
+            ),
+            (
+                "joined, unchanged for less than the limit",
+                Observation { wsrep: Ok(joined("5", "0")), ..obs() },
+                mem(0, Some(sample("Joined", 5, 0, 10_000 - 599))),
+                true,
+                Rule::StuckJoin,
+                "no progress for 9m 59s",
+                0,
+            ),
+            (
+                "joined, unchanged for the limit: dead",
+                Observation { wsrep: Ok(joined("5", "0")), ..obs() },
+                mem(0, Some(sample("Joined", 5, 0, 10_000 - 600))),
+                false,
+                Rule::StuckJoin,
+                "Joined without progress for 10m",
+                0,
+            ),
+            (
+                "joined, seqno moved: alive",
+                Observation { wsrep: Ok(joined("6", "0")), ..obs() },
+                mem(0, Some(sample("Joined", 5, 0, 0))),
+                true,
+                Rule::StuckJoin,
+                "no progress for 0s",
+                0,
+            ),
+            (
+                "joined, queue moved: alive",
+                Observation { wsrep: Ok(joined("5", "3")), ..obs() },
+                mem(0, Some(sample("Joined", 5, 0, 0))),
+                true,
+                Rule::StuckJoin,
+                "catching up",
+                0,
+            ),
+            (
+                "joined after synced with the same numbers: fresh sample",
+                Observation { wsrep: Ok(joined("10", "0")), ..obs() },
+                mem(0, Some(sample("Synced", 10, 0, 0))),
+                true,
+                Rule::StuckJoin,
+                "no progress for 0s",
+                0,
+            ),
+            (
+                "joined sample of another run is forgotten",
+                Observation { wsrep: Ok(joined("5", "0")), ..obs() },
+                other_run,
+                true,
+                Rule::StuckJoin,
+                "no progress for 0s",
+                0,
+            ),
+            (
+                "sst in progress beats a stuck join",
+                Observation { sst_in_progress: true, wsrep: Ok(joined("5", "0")), ..obs() },
+                mem(0, Some(sample("Joined", 5, 0, 0))),
+                true,
+                Rule::SstInProgress,
+                "state transfer",
+                0,
+            ),
+        ];
+        for (name, o, prev, ok, rule, text, failures) in cases {
+            let (v, m) = liveness(&o, &prev, &CFG);
+            assert_eq!((v.ok, v.rule), (ok, rule), "{name}: {v}");
+            assert!(v.to_string().contains(text), "{name}: `{v}` lacks `{text}`");
+            assert!(!v.to_string().contains('\n'), "{name}: one line");
+            assert_eq!(m.failures, failures, "{name}: failures");
+            assert_eq!(m.mysqld, o.mysqld, "{name}: memory keyed by this run");
+        }
+    }
+
+    /// SPEC §9 bug 4: the sample is rewritten by every probe, so the rule fires after the
+    /// timeout of real inactivity, and never while values move.
+    #[test]
+    fn stuck_join_sequence() {
+        let mut m = Memory::default();
+        let mut now = 1_000;
+        let mut verdicts = vec![];
+        // Progress for 20 probes, then stalled.
+        for i in 0..40 {
+            let lc = if i < 20 { 100 + i } else { 120 };
+            let o = Observation {
+                wsrep: Ok(joined(&lc.to_string(), "0")),
+                now,
+                ..obs()
+            };
+            let (v, next) = liveness(&o, &m, &CFG);
+            verdicts.push(v.ok);
+            m = next;
+            now += 60;
+        }
+        // Stalled from probe 19 (lc 119 → 120 at i = 20, then unchanged): dead 10 probes later.
+        let first_dead = verdicts.iter().position(|ok| !ok).expect("dies eventually");
+        assert_eq!(first_dead, 30);
+        assert!(verdicts[..30].iter().all(|ok| *ok));
+    }
+
+    #[test]
+    fn failure_sequence_restarts_after_n() {
+        let mut m = Memory::default();
+        let mut out = vec![];
+        for r in [true, false, false, true, false, false, false, false] {
+            let o = Observation {
+                wsrep: if r { Ok(synced()) } else { Err(refused()) },
+                ..obs()
+            };
+            let (v, next) = liveness(&o, &m, &CFG);
+            out.push(v.ok);
+            m = next;
+        }
+        assert_eq!(out, [true, true, true, true, true, true, false, false]);
+    }
+}

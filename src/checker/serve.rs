@@ -1,0 +1,226 @@
+//! `checker serve`: the probes over HTTP (axum) — `GET /readiness` and `GET /liveness` answer
+//! 200 or 503 with the one-line verdict as the body, `GET /metrics` the Prometheus text.
+//! It is haproxy's `httpchk` target, so it must stay cheap under many concurrent checks:
+//!
+//! - one observation in flight at a time, shared by every request that arrives meanwhile, and
+//!   reused for [`CACHE_FOR`] (haproxy's checks of every node and the kubelet share it);
+//! - liveness memory advances once per observation, not once per request;
+//! - at most [`MAX_IN_FLIGHT`] requests are served at once (more get 503 at once), and every
+//!   request is bounded by `--timeout` plus a second.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::{Mutex, Semaphore};
+use tracing::{info, warn};
+
+use super::metrics::{self, Verdicts};
+use super::probe::{Gathered, Prober, HTTP_MEMORY};
+use super::rules::{self, Verdict};
+
+/// How long one observation answers every request.
+pub const CACHE_FOR: Duration = Duration::from_millis(500);
+/// Requests served at once.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+struct Cached {
+    at: Instant,
+    seq: u64,
+    g: Arc<Gathered>,
+}
+
+struct Server {
+    prober: Prober,
+    cache: Mutex<Option<Cached>>,
+    liveness: Mutex<Option<(u64, Verdict)>>,
+    verdicts: Verdicts,
+    permits: Semaphore,
+    request_timeout: Duration,
+    /// The last verdict word per probe, to log changes (one line per change, not per request).
+    last_words: std::sync::Mutex<[Option<&'static str>; 2]>,
+}
+
+impl Server {
+    /// The current observation: the cached one if fresh, else a new one (single flight: the
+    /// lock is held while gathering, so concurrent requests wait for it and share it).
+    async fn current(&self) -> (u64, Arc<Gathered>) {
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = cache.as_ref() {
+            if c.at.elapsed() < CACHE_FOR {
+                return (c.seq, c.g.clone());
+            }
+        }
+        let seq = cache.as_ref().map(|c| c.seq + 1).unwrap_or(1);
+        let g = Arc::new(self.prober.gather().await);
+        self.verdicts.observed();
+        *cache = Some(Cached {
+            at: Instant::now(),
+            seq,
+            g: g.clone(),
+        });
+        (seq, g)
+    }
+
+    fn log_change(&self, v: &Verdict) {
+        let i = match v.probe {
+            rules::Probe::Readiness => 0,
+            rules::Probe::Liveness => 1,
+        };
+        let mut last = match self.last_words.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if last[i] != Some(v.word()) {
+            info!("{} now {v} (rule {})", v.probe.as_str(), v.rule.as_str());
+            last[i] = Some(v.word());
+        }
+    }
+
+    async fn readiness(&self) -> Verdict {
+        let (_, g) = self.current().await;
+        rules::readiness(&g.obs)
+    }
+
+    async fn liveness(&self) -> Verdict {
+        let (seq, g) = self.current().await;
+        let mut last = self.liveness.lock().await;
+        if let Some((s, v)) = last.as_ref() {
+            if *s == seq {
+                return v.clone();
+            }
+        }
+        let v = self.prober.liveness(&g.obs, HTTP_MEMORY);
+        *last = Some((seq, v.clone()));
+        v
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// Run one verdict-producing request: bounded in number and time.
+async fn answer<F>(s: &Server, what: &str, f: F) -> Response
+where
+    F: std::future::Future<Output = Verdict>,
+{
+    let Ok(_permit) = s.permits.try_acquire() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("busy: more than {MAX_IN_FLIGHT} checks in flight\n"),
+        );
+    };
+    match tokio::time::timeout(s.request_timeout, f).await {
+        Ok(v) => {
+            s.verdicts.record(&v);
+            s.log_change(&v);
+            let status = if v.ok {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            text(status, format!("{v}\n"))
+        }
+        Err(_) => {
+            warn!("{what} check did not finish within {:?}", s.request_timeout);
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "{what}: the check did not finish within {:?}\n",
+                    s.request_timeout
+                ),
+            )
+        }
+    }
+}
+
+async fn readiness(State(s): State<Arc<Server>>) -> Response {
+    answer(&s, "readiness", s.readiness()).await
+}
+
+async fn liveness(State(s): State<Arc<Server>>) -> Response {
+    answer(&s, "liveness", s.liveness()).await
+}
+
+async fn metrics_handler(State(s): State<Arc<Server>>) -> Response {
+    let Ok(_permit) = s.permits.try_acquire() else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "busy\n".into());
+    };
+    match tokio::time::timeout(s.request_timeout, s.current()).await {
+        Ok((_, g)) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            metrics::render(&g, &s.verdicts),
+        )
+            .into_response(),
+        Err(_) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics timed out\n".into(),
+        ),
+    }
+}
+
+/// The HTTP routes.
+fn router(s: Arc<Server>) -> Router {
+    Router::new()
+        .route("/readiness", get(readiness))
+        .route("/liveness", get(liveness))
+        .route("/metrics", get(metrics_handler))
+        .with_state(s)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {}
+                _ = i.recv() => {}
+            }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}
+
+/// Serve until SIGTERM/SIGINT.
+pub async fn serve(prober: Prober, listen: SocketAddr) -> anyhow::Result<u8> {
+    let request_timeout = prober.timeout + Duration::from_secs(1);
+    let server = Arc::new(Server {
+        prober,
+        cache: Mutex::new(None),
+        liveness: Mutex::new(None),
+        verdicts: Verdicts::default(),
+        permits: Semaphore::new(MAX_IN_FLIGHT),
+        request_timeout,
+        last_words: std::sync::Mutex::new([None, None]),
+    });
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {listen}: {e}; {}",
+            crate::cli::listen_fix(&e, "--listen / GALERA_CHECKER_LISTEN")
+        )
+    })?;
+    info!("checker serving /readiness, /liveness, /metrics on {listen}");
+    axum::serve(listener, router(server))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| anyhow::anyhow!("serving on {listen}: {e}"))?;
+    Ok(0)
+}

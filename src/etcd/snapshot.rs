@@ -1,0 +1,414 @@
+//! `ClusterSnapshot`: a typed view of everything under the prefix, read at one revision.
+//!
+//! Pure: built from raw key-values, so the parsing rules are tested without etcd. A value that
+//! does not parse is dropped with a warning (kept in `warnings`), never a panic.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::keys::{KeyRef, Keys};
+use crate::position::{is_uuid, Position};
+
+/// One key-value as read from etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawKv {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub create_revision: i64,
+    pub mod_revision: i64,
+    pub lease: i64,
+}
+
+impl RawKv {
+    pub fn value_str(&self) -> Result<&str, String> {
+        std::str::from_utf8(&self.value).map_err(|_| "value is not UTF-8".to_string())
+    }
+}
+
+/// The cluster states of the design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ClusterState {
+    Building,
+    Steady,
+    Recovery,
+}
+
+impl ClusterState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ClusterState::Building => "BUILDING",
+            ClusterState::Steady => "STEADY",
+            ClusterState::Recovery => "RECOVERY",
+        }
+    }
+}
+
+impl fmt::Display for ClusterState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ClusterState {
+    type Err = String;
+    /// Case-insensitive; surrounding whitespace ignored.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "BUILDING" => Ok(ClusterState::Building),
+            "STEADY" => Ok(ClusterState::Steady),
+            "RECOVERY" => Ok(ClusterState::Recovery),
+            _ => Err(format!(
+                "`{}` is not a cluster state (BUILDING, STEADY or RECOVERY)",
+                s.trim()
+            )),
+        }
+    }
+}
+
+/// `P/state` as found: a known state, or a value the entrypoint must refuse to act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum StateValue {
+    Known(ClusterState),
+    Invalid(String),
+}
+
+/// A registered node (`nodes/<name>`): Synced or Donor right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeEntry {
+    pub address: String,
+    pub lease: i64,
+}
+
+/// A node queued for recovery: `queue/`, `seqno/` and `position/` of one name.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct QueueEntry {
+    pub queued_at: Option<i64>,
+    pub seqno: Option<i64>,
+    pub position: Option<Position>,
+}
+
+/// `P/bootstrap`: who bootstraps, from which position, when. Written before `--wsrep-new-cluster`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapRecord {
+    pub node: String,
+    pub position: Position,
+    pub at: i64,
+    /// `new-cluster`, `recovery` or `force-bootstrap`.
+    pub reason: String,
+}
+
+/// `P/recovery`: the elected winner of a recovery and its position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryRecord {
+    pub winner: String,
+    pub position: Position,
+    pub decided_by: String,
+    pub at: i64,
+    /// Why this winner (e.g. "highest seqno 42", "force-bootstrap").
+    pub reason: String,
+}
+
+/// `P/lock`: the holder's name and the revision that created the key (the fencing token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockEntry {
+    pub holder: String,
+    pub lease: i64,
+    pub create_revision: i64,
+}
+
+/// `P/leader`: the leader's address under its lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaderEntry {
+    pub address: String,
+    pub lease: i64,
+    pub create_revision: i64,
+}
+
+/// Everything under the prefix at one revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClusterSnapshot {
+    pub revision: i64,
+    pub cluster_id: u64,
+    pub state: Option<StateValue>,
+    pub uuid: Option<String>,
+    pub leader: Option<LeaderEntry>,
+    pub lock: Option<LockEntry>,
+    pub bootstrap: Option<BootstrapRecord>,
+    pub recovery: Option<RecoveryRecord>,
+    pub force_bootstrap: Option<String>,
+    pub nodes: BTreeMap<String, NodeEntry>,
+    pub queue: BTreeMap<String, QueueEntry>,
+    pub members: BTreeMap<String, String>,
+    pub refused: BTreeMap<String, String>,
+    pub resync: BTreeSet<String>,
+    /// Values that did not parse, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+fn parse_address(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.is_empty() || v.contains(char::is_whitespace) || v.contains('/') {
+        Err(format!("`{v}` is not an address"))
+    } else {
+        Ok(v.to_string())
+    }
+}
+
+fn parse_name(v: &str) -> Result<String, String> {
+    crate::cli::validate_node_name(v.trim()).map(|_| v.trim().to_string())
+}
+
+impl ClusterSnapshot {
+    /// Build the typed view; unparsable values are dropped and described in `warnings`.
+    pub fn from_kvs(
+        keys: &Keys,
+        revision: i64,
+        cluster_id: u64,
+        kvs: impl IntoIterator<Item = RawKv>,
+    ) -> Self {
+        let mut s = ClusterSnapshot {
+            revision,
+            cluster_id,
+            ..Default::default()
+        };
+        for kv in kvs {
+            if let Err(problem) = s.apply(keys, &kv) {
+                s.warnings.push(format!("ignoring {}: {problem}", kv.key));
+            }
+        }
+        // A queue entry needs its queue/ key: seqno/ or position/ alone is a leftover.
+        s.queue.retain(|_, q| q.queued_at.is_some());
+        s
+    }
+
+    fn apply(&mut self, keys: &Keys, kv: &RawKv) -> Result<(), String> {
+        let Some(kind) = keys.classify(&kv.key) else {
+            return Ok(());
+        };
+        let v = kv.value_str()?;
+        match kind {
+            KeyRef::State => {
+                self.state = Some(match v.parse::<ClusterState>() {
+                    Ok(st) => StateValue::Known(st),
+                    Err(_) => StateValue::Invalid(v.to_string()),
+                });
+            }
+            KeyRef::Uuid => {
+                let u = v.trim().to_ascii_lowercase();
+                if !is_uuid(&u) {
+                    return Err(format!("`{v}` is not a uuid"));
+                }
+                self.uuid = Some(u);
+            }
+            KeyRef::Leader => {
+                self.leader = Some(LeaderEntry {
+                    address: parse_address(v)?,
+                    lease: kv.lease,
+                    create_revision: kv.create_revision,
+                })
+            }
+            KeyRef::Lock => {
+                self.lock = Some(LockEntry {
+                    holder: v.trim().to_string(),
+                    lease: kv.lease,
+                    create_revision: kv.create_revision,
+                })
+            }
+            KeyRef::Bootstrap => {
+                self.bootstrap = Some(
+                    serde_json::from_str(v).map_err(|e| format!("not a bootstrap record: {e}"))?,
+                )
+            }
+            KeyRef::Recovery => {
+                self.recovery = Some(
+                    serde_json::from_str(v).map_err(|e| format!("not a recovery record: {e}"))?,
+                )
+            }
+            KeyRef::ForceBootstrap => self.force_bootstrap = Some(parse_name(v)?),
+            KeyRef::Node(n) => {
+                self.nodes.insert(
+                    n.to_string(),
+                    NodeEntry {
+                        address: parse_address(v)?,
+                        lease: kv.lease,
+                    },
+                );
+            }
+            KeyRef::Queue(n) => {
+                let t: i64 = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`{v}` is not a unix time"))?;
+                self.queue.entry(n.to_string()).or_default().queued_at = Some(t);
+            }
+            KeyRef::Seqno(n) => {
+                let q: i64 = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`{v}` is not a seqno"))?;
+                if q < -1 {
+                    return Err(format!("seqno {q} is below -1"));
+                }
+                self.queue.entry(n.to_string()).or_default().seqno = Some(q);
+            }
+            KeyRef::Position(n) => {
+                let p: Position = v.parse()?;
+                self.queue.entry(n.to_string()).or_default().position = Some(p);
+            }
+            KeyRef::Member(n) => {
+                self.members.insert(n.to_string(), parse_address(v)?);
+            }
+            KeyRef::Refused(n) => {
+                self.refused.insert(n.to_string(), v.to_string());
+            }
+            KeyRef::Resync(n) => {
+                self.resync.insert(n.to_string());
+            }
+            KeyRef::Other(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The state, when it is a known one.
+    pub fn known_state(&self) -> Option<ClusterState> {
+        match &self.state {
+            Some(StateValue::Known(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// The name of the registered node with this address, if any.
+    pub fn node_named_by_address(&self, address: &str) -> Option<&str> {
+        self.nodes
+            .iter()
+            .find(|(_, n)| n.address == address)
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// The leader's node name, when the leader's address is a registered node's.
+    pub fn leader_name(&self) -> Option<&str> {
+        self.leader
+            .as_ref()
+            .and_then(|l| self.node_named_by_address(&l.address))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const U: &str = "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002";
+
+    fn kv(key: &str, value: &str) -> RawKv {
+        RawKv {
+            key: key.into(),
+            value: value.as_bytes().to_vec(),
+            create_revision: 5,
+            mod_revision: 6,
+            lease: 0,
+        }
+    }
+
+    fn snap(kvs: &[(&str, &str)]) -> ClusterSnapshot {
+        let keys = Keys::new("c");
+        ClusterSnapshot::from_kvs(
+            &keys,
+            10,
+            1,
+            kvs.iter().map(|(k, v)| kv(&format!("/galera/c/{k}"), v)),
+        )
+    }
+
+    #[test]
+    fn well_formed_values() {
+        let bootstrap =
+            format!(r#"{{"node":"g-0","position":"{U}:7","at":1700000000,"reason":"recovery"}}"#);
+        let s = snap(&[
+            ("state", "steady\n"),
+            ("uuid", U),
+            ("leader", "10.0.0.1"),
+            ("lock", "g-1"),
+            ("bootstrap", &bootstrap),
+            ("nodes/g-0", "10.0.0.1"),
+            ("queue/g-1", "1700000000"),
+            ("seqno/g-1", "42"),
+            ("position/g-1", &format!("{U}:42")),
+            ("members/g-0", "10.0.0.1"),
+            ("refused/g-2", "split brain"),
+            ("resync/g-2", "1"),
+            ("force-bootstrap", "g-1"),
+        ]);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(s.known_state(), Some(ClusterState::Steady));
+        assert_eq!(s.uuid.as_deref(), Some(U));
+        assert_eq!(s.leader_name(), Some("g-0"));
+        assert_eq!(s.lock.as_ref().map(|l| l.holder.as_str()), Some("g-1"));
+        assert_eq!(s.bootstrap.as_ref().map(|b| b.node.as_str()), Some("g-0"));
+        let q = &s.queue["g-1"];
+        assert_eq!(q.seqno, Some(42));
+        assert_eq!(q.position, Some(Position::known(U, 42)));
+        assert_eq!(s.members["g-0"], "10.0.0.1");
+        assert!(s.resync.contains("g-2"));
+        assert_eq!(s.force_bootstrap.as_deref(), Some("g-1"));
+    }
+
+    #[test]
+    fn garbage_in_every_key_is_a_warning_not_a_panic() {
+        let garbage = [
+            ("uuid", "not-a-uuid"),
+            ("leader", "two words"),
+            ("bootstrap", "{oops"),
+            ("recovery", "[]"),
+            ("force-bootstrap", "bad/name"),
+            ("nodes/g-0", ""),
+            ("queue/g-1", "yesterday"),
+            ("seqno/g-1", "-7"),
+            ("position/g-1", "xyz:1"),
+            ("members/g-0", " "),
+        ];
+        for (k, v) in garbage {
+            let s = snap(&[(k, v)]);
+            assert_eq!(s.warnings.len(), 1, "{k}={v:?}: {:?}", s.warnings);
+            assert!(s.warnings[0].contains(k), "{:?}", s.warnings);
+        }
+        // Non-UTF-8 bytes.
+        let keys = Keys::new("c");
+        let mut raw = kv("/galera/c/state", "");
+        raw.value = vec![0xff, 0xfe];
+        let s = ClusterSnapshot::from_kvs(&keys, 1, 1, [raw]);
+        assert_eq!(s.warnings.len(), 1);
+        assert_eq!(s.state, None);
+    }
+
+    #[test]
+    fn unknown_state_is_kept_as_invalid() {
+        let s = snap(&[("state", "SOMETHING")]);
+        assert_eq!(s.state, Some(StateValue::Invalid("SOMETHING".into())));
+        assert_eq!(s.known_state(), None);
+    }
+
+    #[test]
+    fn seqno_without_queue_is_not_queued() {
+        let s = snap(&[("seqno/g-1", "3")]);
+        assert!(s.queue.is_empty());
+    }
+
+    #[test]
+    fn other_clusters_keys_are_ignored() {
+        let keys = Keys::new("c");
+        let s = ClusterSnapshot::from_kvs(&keys, 1, 1, [kv("/galera/c2/state", "STEADY")]);
+        assert_eq!(s.state, None);
+    }
+
+    #[test]
+    fn state_parse_is_case_insensitive() {
+        assert_eq!("recovery".parse(), Ok(ClusterState::Recovery));
+        assert_eq!(" Building ".parse(), Ok(ClusterState::Building));
+        assert!("STEADY2".parse::<ClusterState>().is_err());
+    }
+}

@@ -1,0 +1,309 @@
+//! The entrypoint's context: configuration, the etcd session and lease, the reaper, the
+//! shutdown signal, and the probes' state file — shared by the startup sequence
+//! ([`super::run`]) and the running loop ([`super::steady`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::datadir::{Binaries, Users};
+use super::mysqld::Reaper;
+use crate::checker::state_file::{EtcdView, Phase, StateFile};
+use crate::cli::{ConfigError, GaleraOpts, GlobalOpts};
+use crate::etcd::{delete_op, put_op, ClusterSnapshot, Etcd, EtcdConfig, EtcdError, Lease};
+use crate::mysql::{Credentials, Endpoint};
+
+/// Validated configuration of one entrypoint.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub name: String,
+    pub address: String,
+    pub cluster_name: String,
+    pub etcd: EtcdConfig,
+    pub opts: GaleraOpts,
+    pub bins: Binaries,
+    pub users: Users,
+    pub endpoint: Endpoint,
+    pub creds: Credentials,
+    pub log_file: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn new(global: &GlobalOpts, opts: &GaleraOpts) -> Result<Config, ConfigError> {
+        opts.validate()?;
+        let name = global.resolved_node_name()?;
+        let address = global.resolved_node_address()?;
+        let users = Users::from_env()?;
+        let creds = match &users.monitor {
+            Some((u, p)) => Credentials {
+                user: Some(u.clone()),
+                password: Some(p.clone()),
+            },
+            None => Credentials::default(),
+        };
+        let cnf = opts
+            .mysql
+            .defaults_file
+            .as_ref()
+            .and_then(|f| crate::mycnf::MyCnf::read(f).ok());
+        let log_file = cnf
+            .as_ref()
+            .and_then(|c| c.get("log_error").map(PathBuf::from))
+            .filter(|p| p.is_absolute());
+        Ok(Config {
+            name,
+            address,
+            cluster_name: global.cluster_name.clone(),
+            etcd: EtcdConfig::from_global(global),
+            bins: Binaries {
+                mysqld: opts.mysqld.clone(),
+                install_db: opts.install_db.clone(),
+                defaults_file: opts.mysql.defaults_file.clone(),
+                datadir: opts.datadir.clone(),
+                user: opts.mysql_user.clone(),
+            },
+            users,
+            endpoint: crate::mysql::local_endpoint(&opts.mysql),
+            creds,
+            log_file,
+            opts: opts.clone(),
+        })
+    }
+
+    pub fn lease_ttl(&self) -> Duration {
+        self.opts.lease_ttl
+    }
+}
+
+/// The probes' state file, kept current.
+pub struct StateWriter {
+    dir: PathBuf,
+    pub current: StateFile,
+}
+
+impl StateWriter {
+    pub fn new(dir: PathBuf, node_name: &str) -> StateWriter {
+        StateWriter {
+            dir,
+            current: StateFile {
+                node_name: node_name.to_string(),
+                phase: Phase::Preparing,
+                detail: String::new(),
+                mysqld_pid: None,
+                mysqld_started_at: None,
+                etcd: EtcdView::default(),
+                leader: false,
+                updated_at: crate::etcd::unix_now(),
+                counters: Default::default(),
+            },
+        }
+    }
+
+    pub fn write(&mut self) {
+        self.current.updated_at = crate::etcd::unix_now();
+        if let Err(e) = self.current.write(&self.dir) {
+            warn!("cannot write the state file in {}: {e}", self.dir.display());
+        }
+    }
+
+    pub fn phase(&mut self, phase: Phase, detail: impl Into<String>) {
+        let detail = detail.into();
+        if self.current.phase != phase || self.current.detail != detail {
+            self.current.phase = phase;
+            self.current.detail = detail;
+            self.write();
+        }
+    }
+
+    /// Count a decision by kind (exported as a metric by `checker serve`).
+    pub fn decision(&mut self, kind: &str) {
+        *self
+            .current
+            .counters
+            .decisions
+            .entry(kind.to_string())
+            .or_default() += 1;
+    }
+
+    /// Count a failed etcd call.
+    pub fn etcd_error(&mut self) {
+        self.current.counters.etcd_errors += 1;
+    }
+
+    pub fn view(&mut self, snap: &ClusterSnapshot) {
+        self.current.etcd = EtcdView {
+            state: snap.state.as_ref().map(|s| match s {
+                crate::etcd::snapshot::StateValue::Known(k) => k.to_string(),
+                crate::etcd::snapshot::StateValue::Invalid(v) => v.clone(),
+            }),
+            uuid: snap.uuid.clone(),
+            read_at: crate::etcd::unix_now(),
+        };
+    }
+}
+
+/// Everything the sequence needs.
+pub struct Node {
+    pub cfg: Config,
+    pub etcd: Etcd,
+    pub lease: Lease,
+    pub reaper: Reaper,
+    pub state: StateWriter,
+    pub shutdown: watch::Receiver<bool>,
+    /// When the previous run of this entrypoint last saw mariadbd up (from the state file it
+    /// left), to let peers evict that incarnation before rejoining after an unclean stop.
+    pub previous_alive: Option<i64>,
+}
+
+impl Node {
+    pub fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Sleep `d`, or less if shutdown is requested. Returns true when shutting down.
+    pub async fn pause(&mut self, d: Duration) -> bool {
+        if self.stopping() {
+            return true;
+        }
+        let mut rx = self.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = rx.changed() => {}
+        }
+        self.stopping()
+    }
+
+    /// A snapshot, retried while etcd is unreachable (a log line every few seconds).
+    pub async fn snapshot(&mut self) -> Result<ClusterSnapshot, EtcdError> {
+        let start = tokio::time::Instant::now();
+        let mut last_log = start;
+        loop {
+            match self.etcd.snapshot().await {
+                Ok(s) => {
+                    self.state.view(&s);
+                    return Ok(s);
+                }
+                Err(e) if e.is_transient() && !self.stopping() => {
+                    self.state.etcd_error();
+                    if last_log.elapsed() >= Duration::from_secs(5) || last_log == start {
+                        warn!(
+                            "etcd unavailable for {:.0?}: {e}; retrying",
+                            start.elapsed()
+                        );
+                        last_log = tokio::time::Instant::now();
+                    }
+                    self.pause(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Replace a lost lease with a new one (the caller re-puts its keys).
+    pub async fn renew_lease_if_lost(&mut self) -> Result<bool, EtcdError> {
+        if !self.lease.is_lost() {
+            return Ok(false);
+        }
+        self.state.current.counters.lease_losses += 1;
+        let new = Lease::grant(&self.etcd, self.cfg.lease_ttl()).await?;
+        info!(
+            "lease lost; new lease {:x} granted, re-putting this node's keys",
+            new.id()
+        );
+        let old = std::mem::replace(&mut self.lease, new);
+        drop(old);
+        Ok(true)
+    }
+
+    /// Put `nodes/<me>` (if not already ours) and, once, `members/<me>`; drop the queue keys.
+    pub async fn register(&mut self, snap: &ClusterSnapshot) -> Result<(), EtcdError> {
+        let k = &self.etcd.keys;
+        let me = &self.cfg.name;
+        let mut ops = vec![];
+        let current = snap.nodes.get(me);
+        if current.map(|n| (n.address.as_str(), n.lease))
+            != Some((self.cfg.address.as_str(), self.lease.id()))
+        {
+            ops.push(put_op(
+                &k.node(me),
+                &self.cfg.address,
+                Some(self.lease.id()),
+            ));
+        }
+        if snap.members.get(me) != Some(&self.cfg.address) {
+            ops.push(put_op(&k.member(me), &self.cfg.address, None));
+        }
+        if snap.queue.contains_key(me) {
+            ops.push(delete_op(&k.queue(me)));
+            ops.push(delete_op(&k.seqno(me)));
+            ops.push(delete_op(&k.position(me)));
+        }
+        if snap.refused.contains_key(me) {
+            ops.push(delete_op(&k.refused(me)));
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.etcd
+            .txn(etcd_client::Txn::new().and_then(ops))
+            .await
+            .map(|_| info!("registered nodes/{me} = {}", self.cfg.address))
+    }
+
+    /// Remove `nodes/<me>` (only if it is ours).
+    pub async fn deregister(&mut self, snap: &ClusterSnapshot, why: &str) -> Result<(), EtcdError> {
+        let me = &self.cfg.name;
+        if snap
+            .nodes
+            .get(me)
+            .is_some_and(|n| n.lease == self.lease.id())
+        {
+            self.etcd.delete(&self.etcd.keys.node(me)).await?;
+            info!("deregistered nodes/{me}: {why}");
+        }
+        Ok(())
+    }
+
+    /// At start: remove keys our previous life left under another lease (killed before its
+    /// lease expired), so they neither block nor lie. Only our own keys, each compared.
+    pub async fn clear_previous_life(&mut self) -> Result<(), EtcdError> {
+        let snap = self.etcd.snapshot().await?;
+        let k = self.etcd.keys.clone();
+        let me = self.cfg.name.clone();
+        for key in k.owned_by(&me) {
+            if let Some(kv) = self.etcd.get(&key).await? {
+                if kv.lease != 0 && kv.lease != self.lease.id() {
+                    let txn = etcd_client::Txn::new()
+                        .when(vec![etcd_client::Compare::mod_revision(
+                            key.clone(),
+                            etcd_client::CompareOp::Equal,
+                            kv.mod_revision,
+                        )])
+                        .and_then(vec![delete_op(&key)]);
+                    if self.etcd.txn(txn).await?.succeeded {
+                        info!("removed {key} left by an earlier run of {me}");
+                    }
+                }
+            }
+        }
+        if let Some(l) = &snap.leader {
+            if l.address == self.cfg.address
+                || snap.nodes.get(&me).is_some_and(|n| n.lease == l.lease)
+            {
+                let txn = etcd_client::Txn::new()
+                    .when(vec![etcd_client::Compare::create_revision(
+                        k.leader(),
+                        etcd_client::CompareOp::Equal,
+                        l.create_revision,
+                    )])
+                    .and_then(vec![delete_op(&k.leader())]);
+                if self.etcd.txn(txn).await?.succeeded {
+                    info!("removed a leader key left by an earlier run of {me}");
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,533 @@
+//! The entrypoint's decision: `decide(observation, config) → Plan` (pure, table-tested).
+//!
+//! SPEC §3.3. The observation is an etcd snapshot plus what the node saw itself (its
+//! position, which registered nodes answer on their Galera port, whether a `--peers` member
+//! answers). The run loop acts on the plan; decisions that change the cluster are re-taken
+//! under the lock on a fresh snapshot.
+
+use std::collections::BTreeSet;
+
+use crate::etcd::snapshot::{ClusterSnapshot, StateValue};
+use crate::etcd::ClusterState;
+use crate::position::Position;
+
+use super::recovery::ahead_of_winner;
+
+/// What the node knows about itself and its peers, besides etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation<'a> {
+    pub snap: &'a ClusterSnapshot,
+    /// This node's name.
+    pub me: &'a str,
+    pub position: &'a Position,
+    /// Registered nodes (by name) that answer on their Galera port.
+    pub reachable: &'a BTreeSet<String>,
+    /// `--peers` members answering on their Galera port (probed only before a brand-new bootstrap).
+    pub peers_answering: &'a [String],
+}
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Join the running cluster through these registered nodes.
+    Join {
+        /// `(name, address)` of the registered, reachable nodes.
+        peers: Vec<(String, String)>,
+        /// Donor preference: registered nodes other than the leader, by name.
+        donors: Vec<String>,
+        reason: String,
+    },
+    /// Nodes are registered but none answers: wait (at most a lease TTL) for their keys to expire.
+    WaitForRegistered { reason: String },
+    /// Split brain or a node ahead of a forced bootstrap: refuse, publish why, await `resync`.
+    Refuse { reason: String },
+    /// The cluster existed and nobody runs: CAS `state` to RECOVERY (txn: `nodes/` empty).
+    EnterRecovery { reason: String },
+    /// RECOVERY with no registered node: queue our position and take part in the election.
+    Queue { reason: String },
+    /// A brand-new cluster: this node bootstraps it (under the lock, `P/bootstrap` first).
+    NewCluster { reason: String },
+    /// Another node is recorded as bootstrapping (or peers answer): wait for it.
+    Wait { reason: String },
+    /// Refuse to act at all (e.g. an unknown state value): exit with this error.
+    Fail { reason: String },
+}
+
+impl Plan {
+    /// The one sentence logged for this decision.
+    pub fn sentence(&self) -> String {
+        match self {
+            Plan::Join { peers, reason, .. } => format!(
+                "joining {}: {reason}",
+                peers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Plan::WaitForRegistered { reason } => format!("waiting: {reason}"),
+            Plan::Refuse { reason } => format!("refusing to start: {reason}"),
+            Plan::EnterRecovery { reason } => format!("entering RECOVERY: {reason}"),
+            Plan::Queue { reason } => format!("queueing for recovery: {reason}"),
+            Plan::NewCluster { reason } => format!("bootstrapping a new cluster: {reason}"),
+            Plan::Wait { reason } => format!("waiting: {reason}"),
+            Plan::Fail { reason } => format!("stopping: {reason}"),
+        }
+    }
+
+    /// A short name for metrics and tests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Plan::Join { .. } => "join",
+            Plan::WaitForRegistered { .. } => "wait-registered",
+            Plan::Refuse { .. } => "refuse",
+            Plan::EnterRecovery { .. } => "enter-recovery",
+            Plan::Queue { .. } => "queue",
+            Plan::NewCluster { .. } => "new-cluster",
+            Plan::Wait { .. } => "wait",
+            Plan::Fail { .. } => "fail",
+        }
+    }
+}
+
+/// Decide (SPEC §3.3).
+pub fn decide(o: &Observation) -> Plan {
+    let snap = o.snap;
+    let state = match &snap.state {
+        Some(StateValue::Invalid(v)) => {
+            return Plan::Fail {
+                reason: format!(
+                    "state `{v}` in etcd is not BUILDING, STEADY or RECOVERY; the datadir is left untouched. \
+                     Fix it with `galera-sidecar set-state <STATE>` (or etcdctl put {{prefix}}state ...)"
+                ),
+            }
+        }
+        Some(StateValue::Known(s)) => Some(*s),
+        None => None,
+    };
+    let state_name = state.map(|s| s.as_str()).unwrap_or("unset");
+
+    // Registered nodes other than ourselves (our own key may be our previous life's).
+    let registered: Vec<(&String, &String)> = snap
+        .nodes
+        .iter()
+        .filter(|(n, _)| n.as_str() != o.me)
+        .map(|(n, e)| (n, &e.address))
+        .collect();
+
+    if !registered.is_empty() {
+        // Split brain: our data belongs to another cluster history.
+        if let (Position::Known { uuid, seqno }, Some(cluster)) = (o.position, &snap.uuid) {
+            if uuid != cluster {
+                return Plan::Refuse {
+                    reason: format!(
+                        "split brain: this datadir holds cluster {uuid} (seqno {seqno}) but the running cluster is {cluster}; \
+                         joining would overwrite it by SST. Keep it, or discard it with `galera-sidecar resync {}`",
+                        o.me
+                    ),
+                };
+            }
+        }
+        if let Some(rec) = &snap.recovery {
+            if let Some(ahead) = ahead_of_winner(rec, o.me, o.position) {
+                return Plan::Refuse {
+                    reason: format!(
+                        "this node is {ahead} transaction(s) ahead of {} which bootstrapped the recovery at {}; \
+                         joining would discard them by SST. Keep them (stop {} and force-bootstrap this node in a new outage), \
+                         or discard them with `galera-sidecar resync {}`",
+                        rec.winner, rec.position, rec.winner, o.me
+                    ),
+                };
+            }
+        }
+        if snap.uuid.is_none() && o.position.uuid().is_some() {
+            return Plan::WaitForRegistered {
+                reason:
+                    "nodes are registered but etcd has no cluster uuid yet (etcd lost its data?); \
+                         waiting for a running node to restore it before comparing histories"
+                        .into(),
+            };
+        }
+        let reachable: Vec<(String, String)> = registered
+            .iter()
+            .filter(|(n, _)| o.reachable.contains(n.as_str()))
+            .map(|(n, a)| (n.to_string(), a.to_string()))
+            .collect();
+        if reachable.is_empty() {
+            return Plan::WaitForRegistered {
+                reason: format!(
+                    "{} registered but not answering on the Galera port; waiting for them or for their keys to expire",
+                    registered.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(",")
+                ),
+            };
+        }
+        let leader = snap.leader_name();
+        let donors = reachable
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| Some(n.as_str()) != leader)
+            .collect();
+        return Plan::Join {
+            reason: format!(
+                "state {state_name}, {} node(s) registered{}",
+                registered.len(),
+                match o.position {
+                    Position::Fresh => ", fresh datadir joins by SST".to_string(),
+                    Position::Unknown => ", position unknown".to_string(),
+                    Position::Known { seqno, .. } => format!(", local seqno {seqno}"),
+                }
+            ),
+            peers: reachable,
+            donors,
+        };
+    }
+
+    // Nobody is registered.
+    if state == Some(ClusterState::Recovery) {
+        return Plan::Queue {
+            reason: "state RECOVERY and no node registered".into(),
+        };
+    }
+    let existed =
+        snap.uuid.is_some() || !snap.members.is_empty() || !matches!(o.position, Position::Fresh);
+    if existed {
+        let why = if let Some(u) = &snap.uuid {
+            format!("cluster {u} existed")
+        } else if !snap.members.is_empty() {
+            format!("{} member(s) known", snap.members.len())
+        } else {
+            format!("this datadir holds data ({})", o.position)
+        };
+        return Plan::EnterRecovery {
+            reason: format!("state {state_name}, no node registered, {why}: the cluster is down"),
+        };
+    }
+    if let Some(b) = &snap.bootstrap {
+        if b.node != o.me {
+            return Plan::Wait {
+                reason: format!(
+                    "{} is recorded as bootstrapping the new cluster (since {}); waiting for it to register",
+                    b.node, b.at
+                ),
+            };
+        }
+    }
+    if !o.peers_answering.is_empty() {
+        return Plan::Wait {
+            reason: format!(
+                "etcd knows no cluster but peer(s) {} answer on the Galera port: not bootstrapping a second cluster \
+                 (if etcd lost its data, running nodes re-register shortly)",
+                o.peers_answering.join(",")
+            ),
+        };
+    }
+    Plan::NewCluster {
+        reason: "no uuid, no member, no registered node, a fresh datadir, and no peer answers"
+            .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etcd::snapshot::{BootstrapRecord, LeaderEntry, NodeEntry, RecoveryRecord};
+
+    const U: &str = "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002";
+    const V: &str = "11111111-2222-3333-4444-555555555555";
+
+    struct Case {
+        name: &'static str,
+        state: Option<&'static str>,
+        uuid: Option<&'static str>,
+        nodes: &'static [&'static str],
+        reachable: &'static [&'static str],
+        members: &'static [&'static str],
+        position: Position,
+        peers: &'static [&'static str],
+        bootstrap_by: Option<&'static str>,
+        recovery_at: Option<i64>,
+        want: &'static str,
+        fragment: &'static str,
+    }
+
+    fn base(name: &'static str) -> Case {
+        Case {
+            name,
+            state: Some("STEADY"),
+            uuid: Some(U),
+            nodes: &[],
+            reachable: &[],
+            members: &[],
+            position: Position::Fresh,
+            peers: &[],
+            bootstrap_by: None,
+            recovery_at: None,
+            want: "",
+            fragment: "",
+        }
+    }
+
+    fn run(c: &Case) -> Plan {
+        let mut s = ClusterSnapshot {
+            state: c.state.map(|v| match v.parse() {
+                Ok(k) => StateValue::Known(k),
+                Err(_) => StateValue::Invalid(v.into()),
+            }),
+            uuid: c.uuid.map(str::to_string),
+            ..Default::default()
+        };
+        for (i, n) in c.nodes.iter().enumerate() {
+            s.nodes.insert(
+                n.to_string(),
+                NodeEntry {
+                    address: format!("10.0.0.{i}"),
+                    lease: 1,
+                },
+            );
+        }
+        if let Some(first) = c.nodes.first() {
+            s.leader = Some(LeaderEntry {
+                address: s.nodes[*first].address.clone(),
+                lease: 1,
+                create_revision: 1,
+            });
+        }
+        for m in c.members {
+            s.members.insert(m.to_string(), "10.0.0.9".into());
+        }
+        if let Some(b) = c.bootstrap_by {
+            s.bootstrap = Some(BootstrapRecord {
+                node: b.into(),
+                position: Position::Fresh,
+                at: 1,
+                reason: "new-cluster".into(),
+            });
+        }
+        if let Some(seqno) = c.recovery_at {
+            s.recovery = Some(RecoveryRecord {
+                winner: "g-0".into(),
+                position: Position::known(U, seqno),
+                decided_by: "g-0".into(),
+                at: 1,
+                reason: "force-bootstrap".into(),
+            });
+        }
+        let reachable: BTreeSet<String> = c.reachable.iter().map(|s| s.to_string()).collect();
+        let peers: Vec<String> = c.peers.iter().map(|s| s.to_string()).collect();
+        decide(&Observation {
+            snap: &s,
+            me: "me",
+            position: &c.position,
+            reachable: &reachable,
+            peers_answering: &peers,
+        })
+    }
+
+    #[test]
+    fn decision_table() {
+        let k = |s| Position::known(U, s);
+        let cases = vec![
+            Case {
+                state: None,
+                uuid: None,
+                want: "new-cluster",
+                ..base("empty etcd, fresh datadir")
+            },
+            Case {
+                state: None,
+                uuid: None,
+                peers: &["10.0.0.5"],
+                want: "wait",
+                fragment: "not bootstrapping a second cluster",
+                ..base("empty etcd but a peer answers")
+            },
+            Case {
+                state: Some("BUILDING"),
+                uuid: None,
+                bootstrap_by: Some("g-0"),
+                want: "wait",
+                fragment: "g-0 is recorded",
+                ..base("another node is bootstrapping")
+            },
+            Case {
+                state: Some("BUILDING"),
+                uuid: None,
+                bootstrap_by: Some("me"),
+                want: "new-cluster",
+                ..base("our own bootstrap record: retry")
+            },
+            Case {
+                nodes: &["g-0", "g-1"],
+                reachable: &["g-0", "g-1"],
+                want: "join",
+                ..base("STEADY with nodes, fresh: join by SST")
+            },
+            Case {
+                state: Some("BUILDING"),
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                want: "join",
+                ..base("BUILDING with a node")
+            },
+            Case {
+                state: Some("RECOVERY"),
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: k(3),
+                want: "join",
+                ..base("RECOVERY after the winner came up")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: k(7),
+                want: "join",
+                fragment: "local seqno 7",
+                ..base("restart with data: join by IST")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: Position::Unknown,
+                want: "join",
+                ..base("unknown position joins a running cluster")
+            },
+            Case {
+                nodes: &["g-0", "g-1"],
+                reachable: &["g-1"],
+                want: "join",
+                ..base("one registered node unreachable: join the other")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &[],
+                want: "wait-registered",
+                fragment: "g-0 registered but not answering",
+                ..base("registered but unreachable")
+            },
+            Case {
+                nodes: &["me"],
+                reachable: &["me"],
+                position: k(2),
+                members: &["me"],
+                want: "enter-recovery",
+                ..base("only our own stale key")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: Position::known(V, 10),
+                want: "refuse",
+                fragment: "split brain",
+                ..base("split brain")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: k(9),
+                recovery_at: Some(5),
+                state: Some("RECOVERY"),
+                want: "refuse",
+                fragment: "4 transaction(s) ahead",
+                ..base("ahead of a forced winner")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: k(5),
+                recovery_at: Some(5),
+                state: Some("RECOVERY"),
+                want: "join",
+                ..base("level with the winner")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                uuid: None,
+                position: k(5),
+                want: "wait-registered",
+                fragment: "no cluster uuid",
+                ..base("etcd lost uuid while nodes run")
+            },
+            Case {
+                want: "enter-recovery",
+                fragment: "existed",
+                ..base("STEADY, zero nodes (the seed's case)")
+            },
+            Case {
+                state: Some("BUILDING"),
+                uuid: None,
+                position: k(1),
+                want: "enter-recovery",
+                fragment: "holds data",
+                ..base("first node lost during BUILDING, our data")
+            },
+            Case {
+                state: None,
+                uuid: None,
+                members: &["g-0"],
+                want: "enter-recovery",
+                fragment: "member",
+                ..base("etcd lost state but members known")
+            },
+            Case {
+                state: None,
+                uuid: None,
+                position: Position::Unknown,
+                want: "enter-recovery",
+                ..base("etcd empty, our data has unknown position")
+            },
+            Case {
+                state: Some("RECOVERY"),
+                want: "queue",
+                ..base("RECOVERY, nobody registered")
+            },
+            Case {
+                state: Some("RECOVERY"),
+                position: Position::Unknown,
+                want: "queue",
+                ..base("RECOVERY with unknown position still queues")
+            },
+            Case {
+                state: Some("SOMETHING"),
+                want: "fail",
+                fragment: "`SOMETHING`",
+                ..base("unknown state")
+            },
+            Case {
+                state: Some("SOMETHING"),
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                want: "fail",
+                ..base("unknown state even with nodes")
+            },
+        ];
+        for c in &cases {
+            let p = run(c);
+            assert_eq!(p.kind(), c.want, "{}: {p:?}", c.name);
+            assert!(
+                p.sentence().contains(c.fragment),
+                "{}: want {:?} in {:?}",
+                c.name,
+                c.fragment,
+                p.sentence()
+            );
+        }
+    }
+
+    #[test]
+    fn donors_spare_the_leader() {
+        let c = Case {
+            nodes: &["g-0", "g-1", "g-2"],
+            reachable: &["g-0", "g-1", "g-2"],
+            ..base("donors")
+        };
+        match run(&c) {
+            Plan::Join { donors, peers, .. } => {
+                assert_eq!(donors, vec!["g-1".to_string(), "g-2".to_string()]);
+                assert_eq!(peers.len(), 3);
+            }
+            p => panic!("{p:?}"),
+        }
+    }
+}

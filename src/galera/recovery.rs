@@ -1,0 +1,496 @@
+//! Who bootstraps after a full outage (pure, table-tested).
+//!
+//! The rules (SPEC §3.3, docs/recovery.md):
+//! - a recorded decision (`P/recovery`) stands: everyone obeys it; it is replaced only by an
+//!   operator's `force-bootstrap` before anyone bootstrapped;
+//! - `P/force-bootstrap` names the winner whatever its seqno, once that node has queued;
+//! - otherwise every member in `members/` must have queued (when no member is known:
+//!   `--cluster-size` queued nodes agreeing on one uuid) — never a count of whoever showed up,
+//!   so a restarted pod's ghost cannot stand in for a missing member;
+//! - an unknown position, or a uuid other than the cluster's, blocks the automatic choice:
+//!   that node may hold the newest commits, so the operator decides (`force-bootstrap`);
+//! - the winner has the highest seqno; ties go to the smallest node name (a total order every
+//!   node computes identically, so two tied nodes never both bootstrap).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::etcd::snapshot::{ClusterSnapshot, QueueEntry, RecoveryRecord};
+use crate::position::Position;
+
+/// The outcome of an election over a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Election {
+    /// `P/recovery` names the winner: obey it.
+    Recorded(RecoveryRecord),
+    /// Not everyone needed has queued yet.
+    Waiting {
+        present: Vec<String>,
+        missing: Vec<String>,
+    },
+    /// A winner: record it (create-if-absent, or replace the record when `replaces_record`).
+    Winner {
+        name: String,
+        position: Position,
+        reason: String,
+        replaces_record: bool,
+    },
+    /// No automatic choice is safe; the reason says what the operator can do.
+    Blocked { reason: String },
+}
+
+/// A queued node's position as the election sees it: `position/`, else `seqno/` alone is not
+/// enough (no uuid), so it counts as unknown.
+fn queued_position(q: &QueueEntry) -> Position {
+    q.position.clone().unwrap_or(Position::Unknown)
+}
+
+/// Elect the bootstrapping node from a snapshot taken in RECOVERY with no registered node.
+pub fn elect(snap: &ClusterSnapshot, cluster_size: usize) -> Election {
+    let queued: &BTreeMap<String, QueueEntry> = &snap.queue;
+    let present: Vec<String> = queued.keys().cloned().collect();
+
+    if let Some(forced) = &snap.force_bootstrap {
+        let already_forced = snap.recovery.as_ref().is_some_and(|r| &r.winner == forced);
+        let bootstrapped = snap.bootstrap.is_some();
+        if !already_forced && !bootstrapped {
+            return match queued.get(forced) {
+                Some(q) => Election::Winner {
+                    name: forced.clone(),
+                    position: queued_position(q),
+                    reason: format!("force-bootstrap of {forced} requested by the operator"),
+                    replaces_record: snap.recovery.is_some(),
+                },
+                None => Election::Waiting {
+                    present,
+                    missing: vec![forced.clone()],
+                },
+            };
+        }
+    }
+    if let Some(r) = &snap.recovery {
+        return Election::Recorded(r.clone());
+    }
+
+    // Who must be present.
+    let members: BTreeSet<&String> = snap.members.keys().collect();
+    let participants: Vec<(&String, Position)> = if !members.is_empty() {
+        let missing: Vec<String> = members
+            .iter()
+            .filter(|m| !queued.contains_key(**m))
+            .map(|m| m.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Election::Waiting { present, missing };
+        }
+        queued
+            .iter()
+            .filter(|(n, _)| members.contains(n))
+            .map(|(n, q)| (n, queued_position(q)))
+            .collect()
+    } else {
+        // No member known (etcd lost its data, or the first build never finished): wait for
+        // --cluster-size queued nodes agreeing on one uuid.
+        let mut by_uuid: BTreeMap<&str, usize> = BTreeMap::new();
+        for q in queued.values() {
+            if let Some(u) = q.position.as_ref().and_then(Position::uuid) {
+                *by_uuid.entry(u).or_default() += 1;
+            }
+        }
+        let agreed = match &snap.uuid {
+            Some(u) => by_uuid.get(u.as_str()).copied().unwrap_or(0),
+            None => by_uuid.values().copied().max().unwrap_or(0),
+        };
+        if queued.len() < cluster_size || agreed < cluster_size.min(queued.len()).max(1) {
+            let need = cluster_size.saturating_sub(queued.len());
+            return Election::Waiting {
+                present,
+                missing: if need > 0 {
+                    vec![format!(
+                        "{need} more node(s) (no members known; --cluster-size {cluster_size})"
+                    )]
+                } else {
+                    vec![format!("{cluster_size} nodes agreeing on one uuid")]
+                },
+            };
+        }
+        queued
+            .iter()
+            .map(|(n, q)| (n, queued_position(q)))
+            .collect()
+    };
+
+    // The cluster's uuid: P/uuid, else the one every known position agrees on.
+    let known_uuids: BTreeSet<&str> = participants.iter().filter_map(|(_, p)| p.uuid()).collect();
+    let cluster_uuid: String = match &snap.uuid {
+        Some(u) => u.clone(),
+        None if known_uuids.len() == 1 => known_uuids
+            .iter()
+            .next()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        None if known_uuids.is_empty() => {
+            return Election::Blocked {
+                reason: "no queued member holds data (all datadirs fresh): nothing to recover; \
+                         `galera-sidecar force-bootstrap <name>` starts an empty cluster"
+                    .into(),
+            }
+        }
+        None => {
+            return Election::Blocked {
+                reason: format!(
+                    "queued members disagree on the cluster uuid ({}) and etcd has none: \
+                     split brain; choose with `galera-sidecar force-bootstrap <name>`",
+                    known_uuids.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            }
+        }
+    };
+
+    let mut best: Option<(&String, i64)> = None;
+    for (name, pos) in &participants {
+        match pos {
+            Position::Unknown | Position::Known { seqno: -1, .. } => {
+                return Election::Blocked {
+                    reason: format!(
+                        "{name} has an unknown position (it may hold the newest commits): \
+                         no automatic choice; inspect it, then `galera-sidecar force-bootstrap <name>`"
+                    ),
+                }
+            }
+            Position::Known { uuid, .. } if *uuid != cluster_uuid => {
+                return Election::Blocked {
+                    reason: format!(
+                        "{name} has history of cluster {uuid}, not {cluster_uuid}: \
+                         no automatic choice; `galera-sidecar force-bootstrap <name>`, then `resync` the other side"
+                    ),
+                }
+            }
+            Position::Known { seqno, .. } => {
+                // Highest seqno; ties → smallest name (participants iterate in name order).
+                if best.is_none_or(|(_, b)| *seqno > b) {
+                    best = Some((name, *seqno));
+                }
+            }
+            Position::Fresh => {}
+        }
+    }
+    match best {
+        Some((name, seqno)) => {
+            let tied: Vec<&str> = participants
+                .iter()
+                .filter(|(n, p)| p.seqno() == Some(seqno) && *n != name)
+                .map(|(n, _)| n.as_str())
+                .collect();
+            let reason = if tied.is_empty() {
+                format!("highest seqno {seqno} of cluster {cluster_uuid}")
+            } else {
+                format!(
+                    "highest seqno {seqno} of cluster {cluster_uuid}, tied with {} (smallest name wins)",
+                    tied.join(", ")
+                )
+            };
+            Election::Winner {
+                name: name.clone(),
+                position: Position::known(&cluster_uuid, seqno),
+                reason,
+                replaces_record: false,
+            }
+        }
+        None => Election::Blocked {
+            reason: "no queued member holds data (all datadirs fresh): nothing to recover; \
+                     `galera-sidecar force-bootstrap <name>` starts an empty cluster"
+                .into(),
+        },
+    }
+}
+
+/// Is `name` ahead of the recorded winner (same cluster, higher seqno)? Joining would
+/// discard its newer commits by SST: such a node is refused until the operator's `resync`.
+pub fn ahead_of_winner(record: &RecoveryRecord, me: &str, mine: &Position) -> Option<i64> {
+    // The winner itself is never "ahead" of its own record: after it bootstrapped, the
+    // recovered cluster commits more, and its seqno grows with it.
+    if record.winner == me {
+        return None;
+    }
+    match (mine, &record.position) {
+        (
+            Position::Known { uuid, seqno },
+            Position::Known {
+                uuid: wu,
+                seqno: ws,
+            },
+        ) if uuid == wu && seqno > ws => Some(seqno - ws),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etcd::snapshot::{BootstrapRecord, StateValue};
+    use crate::etcd::ClusterState;
+
+    const U: &str = "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002";
+    const V: &str = "11111111-2222-3333-4444-555555555555";
+
+    fn q(pos: Position) -> QueueEntry {
+        QueueEntry {
+            queued_at: Some(1),
+            seqno: pos.seqno(),
+            position: Some(pos),
+        }
+    }
+
+    fn snap(members: &[&str], queued: &[(&str, Position)]) -> ClusterSnapshot {
+        let mut s = ClusterSnapshot {
+            state: Some(StateValue::Known(ClusterState::Recovery)),
+            uuid: Some(U.into()),
+            ..Default::default()
+        };
+        for m in members {
+            s.members.insert(m.to_string(), "10.0.0.1".into());
+        }
+        for (n, p) in queued {
+            s.queue.insert(n.to_string(), q(p.clone()));
+        }
+        s
+    }
+
+    fn winner(e: &Election) -> Option<(&str, i64)> {
+        match e {
+            Election::Winner { name, position, .. } => Some((name, position.seqno().unwrap_or(-9))),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn election_table() {
+        let k = |s| Position::known(U, s);
+        let m3 = ["g-0", "g-1", "g-2"];
+        // (case, snapshot, cluster_size, expected winner or None, fragment of the reason/wait)
+        type Case<'a> = (
+            &'a str,
+            ClusterSnapshot,
+            usize,
+            Option<(&'a str, i64)>,
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "all queued: highest wins",
+                snap(&m3, &[("g-0", k(5)), ("g-1", k(9)), ("g-2", k(7))]),
+                3,
+                Some(("g-1", 9)),
+                "",
+            ),
+            (
+                "tie: smallest name wins",
+                snap(&m3, &[("g-0", k(5)), ("g-1", k(9)), ("g-2", k(9))]),
+                3,
+                Some(("g-1", 9)),
+                "",
+            ),
+            (
+                "tie order independent of insertion",
+                snap(&m3, &[("g-2", k(9)), ("g-0", k(9)), ("g-1", k(1))]),
+                3,
+                Some(("g-0", 9)),
+                "",
+            ),
+            (
+                "one member missing: wait",
+                snap(&m3, &[("g-0", k(5)), ("g-1", k(9))]),
+                3,
+                None,
+                "g-2",
+            ),
+            (
+                "ghost (non-member) does not fill the set",
+                snap(&m3, &[("g-0", k(5)), ("g-1", k(9)), ("ghost", k(99))]),
+                3,
+                None,
+                "g-2",
+            ),
+            (
+                "non-member with higher seqno is ignored",
+                snap(
+                    &m3,
+                    &[("g-0", k(5)), ("g-1", k(6)), ("g-2", k(7)), ("x", k(99))],
+                ),
+                3,
+                Some(("g-2", 7)),
+                "",
+            ),
+            (
+                "unknown position blocks",
+                snap(
+                    &m3,
+                    &[("g-0", k(5)), ("g-1", Position::Unknown), ("g-2", k(7))],
+                ),
+                3,
+                None,
+                "g-1 has an unknown position",
+            ),
+            (
+                "seqno -1 blocks",
+                snap(
+                    &m3,
+                    &[
+                        ("g-0", k(5)),
+                        ("g-1", Position::known(U, -1)),
+                        ("g-2", k(7)),
+                    ],
+                ),
+                3,
+                None,
+                "unknown position",
+            ),
+            (
+                "uuid conflict blocks",
+                snap(
+                    &m3,
+                    &[
+                        ("g-0", k(5)),
+                        ("g-1", Position::known(V, 50)),
+                        ("g-2", k(7)),
+                    ],
+                ),
+                3,
+                None,
+                "history of cluster",
+            ),
+            (
+                "fresh member cannot win but does not block",
+                snap(
+                    &m3,
+                    &[("g-0", Position::Fresh), ("g-1", k(2)), ("g-2", k(1))],
+                ),
+                3,
+                Some(("g-1", 2)),
+                "",
+            ),
+            (
+                "all fresh: blocked",
+                snap(
+                    &m3,
+                    &[
+                        ("g-0", Position::Fresh),
+                        ("g-1", Position::Fresh),
+                        ("g-2", Position::Fresh),
+                    ],
+                ),
+                3,
+                None,
+                "nothing to recover",
+            ),
+            (
+                "five members",
+                snap(
+                    &["a", "b", "c", "d", "e"],
+                    &[
+                        ("a", k(1)),
+                        ("b", k(2)),
+                        ("c", k(3)),
+                        ("d", k(4)),
+                        ("e", k(3)),
+                    ],
+                ),
+                3,
+                Some(("d", 4)),
+                "",
+            ),
+        ];
+        for (name, s, size, want, frag) in cases {
+            let e = elect(&s, size);
+            assert_eq!(winner(&e), want, "{name}: {e:?}");
+            if !frag.is_empty() {
+                let text = format!("{e:?}");
+                assert!(text.contains(frag), "{name}: want {frag:?} in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_members_uses_cluster_size_and_agreement() {
+        let k = |s| Position::known(U, s);
+        let mut s = snap(&[], &[("a", k(3)), ("b", k(4))]);
+        assert!(matches!(elect(&s, 3), Election::Waiting { .. }));
+        s.queue.insert("c".into(), q(k(1)));
+        assert_eq!(winner(&elect(&s, 3)), Some(("b", 4)));
+        // Without P/uuid, agreement among the queued decides the uuid.
+        s.uuid = None;
+        assert_eq!(winner(&elect(&s, 3)), Some(("b", 4)));
+        // Disagreement without P/uuid → blocked.
+        s.queue.insert("c".into(), q(Position::known(V, 100)));
+        let e = elect(&s, 3);
+        assert!(
+            matches!(e, Election::Waiting { .. } | Election::Blocked { .. }),
+            "{e:?}"
+        );
+        assert_eq!(winner(&e), None);
+    }
+
+    #[test]
+    fn force_bootstrap_and_records() {
+        let k = |s| Position::known(U, s);
+        let mut s = snap(&["g-0", "g-1", "g-2"], &[("g-0", k(5)), ("g-1", k(9))]);
+        // Forced node queued: wins even though g-2 is missing and g-1 is ahead.
+        s.force_bootstrap = Some("g-0".into());
+        assert_eq!(winner(&elect(&s, 3)), Some(("g-0", 5)));
+        // Forced node not queued: wait for it.
+        s.force_bootstrap = Some("g-2".into());
+        assert!(
+            matches!(elect(&s, 3), Election::Waiting { ref missing, .. } if missing == &vec!["g-2".to_string()])
+        );
+        // A recorded decision stands.
+        s.force_bootstrap = None;
+        let rec = RecoveryRecord {
+            winner: "g-1".into(),
+            position: k(9),
+            decided_by: "g-0".into(),
+            at: 1,
+            reason: "highest".into(),
+        };
+        s.recovery = Some(rec.clone());
+        assert_eq!(elect(&s, 3), Election::Recorded(rec.clone()));
+        // force-bootstrap replaces the record only while nobody bootstrapped.
+        s.force_bootstrap = Some("g-0".into());
+        assert!(matches!(
+            elect(&s, 3),
+            Election::Winner {
+                replaces_record: true,
+                ..
+            }
+        ));
+        s.bootstrap = Some(BootstrapRecord {
+            node: "g-1".into(),
+            position: k(9),
+            at: 1,
+            reason: "recovery".into(),
+        });
+        assert_eq!(elect(&s, 3), Election::Recorded(rec));
+    }
+
+    #[test]
+    fn ahead_of_winner_detects_newer_commits() {
+        let rec = RecoveryRecord {
+            winner: "g-0".into(),
+            position: Position::known(U, 5),
+            decided_by: "g-0".into(),
+            at: 1,
+            reason: "force".into(),
+        };
+        assert_eq!(
+            ahead_of_winner(&rec, "g-1", &Position::known(U, 9)),
+            Some(4)
+        );
+        assert_eq!(ahead_of_winner(&rec, "g-1", &Position::known(U, 5)), None);
+        assert_eq!(ahead_of_winner(&rec, "g-1", &Position::known(V, 50)), None);
+        assert_eq!(ahead_of_winner(&rec, "g-1", &Position::Fresh), None);
+        assert_eq!(
+            ahead_of_winner(&rec, "g-0", &Position::known(U, 18)),
+            None,
+            "the winner itself"
+        );
+    }
+}

@@ -1,0 +1,391 @@
+//! The running node's rules (pure, table-tested): registration, the STEADY transition,
+//! leadership eligibility and what to do about `P/leader`.
+
+use crate::etcd::snapshot::{ClusterSnapshot, StateValue};
+use crate::etcd::ClusterState;
+use crate::mysql::WsrepStatus;
+
+/// `nodes/<name>` is held only while Synced or Donor (SPEC §3.8).
+pub fn should_register(s: &WsrepStatus) -> bool {
+    (s.is_synced() || s.is_donor()) && s.is_primary()
+}
+
+/// Leadership eligibility (SPEC §5): Synced, not a donor, Primary, uuid = `P/uuid`.
+/// `Err` names the first unmet condition.
+pub fn eligible(s: &WsrepStatus, cluster_uuid: Option<&str>) -> Result<(), String> {
+    if s.is_donor() {
+        return Err(format!("donor ({})", s.local_state_comment()));
+    }
+    if !s.is_synced() {
+        return Err(format!("not Synced ({})", s.local_state_comment()));
+    }
+    if !s.is_primary() {
+        return Err(format!("not Primary ({})", s.cluster_status()));
+    }
+    if !s.ready() {
+        return Err("wsrep_ready=OFF".into());
+    }
+    match cluster_uuid {
+        Some(u) if u == s.cluster_state_uuid() => Ok(()),
+        Some(u) => Err(format!(
+            "cluster uuid {} differs from etcd's {u}",
+            s.cluster_state_uuid()
+        )),
+        None => Err("etcd has no cluster uuid yet".into()),
+    }
+}
+
+/// What this node's last sample says about its leadership eligibility.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Eligibility {
+    /// Synced, not a donor, Primary, ready, uuid = `P/uuid`.
+    Eligible,
+    /// Not eligible, with the first unmet condition.
+    Not(String),
+    /// The local server did not answer this once: no new decision (neither campaign nor
+    /// resign) — one slow status query on a loaded host must not move the leader.
+    Unknown(String),
+}
+
+/// Consecutive failed status queries after which a silent server counts as not eligible.
+pub const SILENT_SAMPLES_NOT_ELIGIBLE: u32 = 2;
+
+/// Eligibility from the last local sample: `status` (None: the query failed),
+/// `failures` (consecutive failed queries, this one included) and `P/uuid`.
+pub fn eligibility(
+    status: Option<&WsrepStatus>,
+    failures: u32,
+    cluster_uuid: Option<&str>,
+) -> Eligibility {
+    match status {
+        Some(s) => match eligible(s, cluster_uuid) {
+            Ok(()) => Eligibility::Eligible,
+            Err(why) => Eligibility::Not(why),
+        },
+        None if failures >= SILENT_SAMPLES_NOT_ELIGIBLE => Eligibility::Not(format!(
+            "local server not answering ({failures} status queries in a row failed)"
+        )),
+        None => Eligibility::Unknown("local status query failed once".into()),
+    }
+}
+
+/// What to do about `P/leader`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaderAction {
+    /// Nobody leads and we are eligible: create-if-absent under our lease.
+    Campaign,
+    /// We lead and are no longer eligible: delete the key (if still ours).
+    Resign(String),
+    /// Nothing to change.
+    Keep,
+}
+
+/// Decide about leadership. `mine` = the leader key holds our address under our lease.
+pub fn leader_action(
+    snap: &ClusterSnapshot,
+    mine: bool,
+    eligibility: &Eligibility,
+) -> LeaderAction {
+    match (snap.leader.is_some(), mine, eligibility) {
+        (_, true, Eligibility::Not(why)) => LeaderAction::Resign(why.clone()),
+        (false, _, Eligibility::Eligible) => LeaderAction::Campaign,
+        _ => LeaderAction::Keep,
+    }
+}
+
+/// Should this node move the cluster to STEADY now (SPEC §3.6)? Every member registered, at
+/// least `cluster_size` of them at the first build; the state is not already STEADY. The txn
+/// that acts on it also checks `queue/` is empty and the state unchanged.
+pub fn steady_due(snap: &ClusterSnapshot, me: &str, cluster_size: usize) -> Option<String> {
+    let state = match &snap.state {
+        Some(StateValue::Known(ClusterState::Steady)) | Some(StateValue::Invalid(_)) => {
+            return None
+        }
+        Some(StateValue::Known(s)) => Some(*s),
+        None => None,
+    };
+    if !snap.nodes.contains_key(me) || snap.members.is_empty() {
+        return None;
+    }
+    if snap.members.keys().any(|m| !snap.nodes.contains_key(m)) {
+        return None;
+    }
+    let first_build = matches!(state, Some(ClusterState::Building) | None);
+    if first_build && snap.members.len() < cluster_size {
+        return None;
+    }
+    Some(format!(
+        "all {} member(s) registered ({}), state {}",
+        snap.members.len(),
+        snap.members.keys().cloned().collect::<Vec<_>>().join(","),
+        state.map(|s| s.as_str()).unwrap_or("unset")
+    ))
+}
+
+/// Should a running node outside any Primary Component leave, so that its restart queues it for
+/// recovery? Yes once it has been non-Primary for `grace` while the cluster is in RECOVERY, or
+/// while no node at all is registered (no Primary Component anywhere as far as etcd knows):
+/// Galera does not always re-form the Primary Component by itself (e.g. when every member fell
+/// into a singleton non-Primary view after an install timeout), and a recovery waits for every
+/// member to queue, which a running node never does. A node in a minority partition while the
+/// majority runs (nodes registered, state STEADY) stays: Galera rejoins it when the network
+/// heals. `None`: stay.
+pub fn leave_for_recovery(
+    s: &WsrepStatus,
+    snap: &ClusterSnapshot,
+    non_primary_for: std::time::Duration,
+    grace: std::time::Duration,
+) -> Option<String> {
+    if s.is_primary() || non_primary_for < grace {
+        return None;
+    }
+    if matches!(snap.state, Some(StateValue::Known(ClusterState::Recovery))) {
+        return Some(format!(
+            "non-Primary ({}) for {non_primary_for:.0?} while the cluster is in RECOVERY",
+            s.cluster_status()
+        ));
+    }
+    if snap.nodes.is_empty() {
+        return Some(format!(
+            "non-Primary ({}) for {non_primary_for:.0?} and no node is registered: no Primary \
+             Component anywhere",
+            s.cluster_status()
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etcd::snapshot::{LeaderEntry, NodeEntry};
+
+    const U: &str = "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002";
+
+    fn status(comment: &str, state: &str, primary: &str, uuid: &str) -> WsrepStatus {
+        WsrepStatus::from_rows([
+            ("wsrep_local_state_comment", comment),
+            ("wsrep_local_state", state),
+            ("wsrep_cluster_status", primary),
+            ("wsrep_cluster_state_uuid", uuid),
+            ("wsrep_ready", "ON"),
+        ])
+    }
+
+    #[test]
+    fn registration_and_eligibility_table() {
+        let cases = [
+            (status("Synced", "4", "Primary", U), true, Ok(())),
+            (
+                status("Donor/Desynced", "2", "Primary", U),
+                true,
+                Err("donor"),
+            ),
+            (
+                status("Joined", "3", "Primary", U),
+                false,
+                Err("not Synced"),
+            ),
+            (
+                status("Joining", "1", "Primary", U),
+                false,
+                Err("not Synced"),
+            ),
+            (
+                status("Initialized", "0", "non-Primary", U),
+                false,
+                Err("not Synced"),
+            ),
+            (
+                status("Synced", "4", "non-Primary", U),
+                false,
+                Err("not Primary"),
+            ),
+            (
+                status(
+                    "Synced",
+                    "4",
+                    "Primary",
+                    "11111111-2222-3333-4444-555555555555",
+                ),
+                true,
+                Err("differs"),
+            ),
+        ];
+        for (s, reg, elig) in cases {
+            assert_eq!(should_register(&s), reg, "{s:?}");
+            match (eligible(&s, Some(U)), elig) {
+                (Ok(()), Ok(())) => {}
+                (Err(got), Err(want)) => assert!(got.contains(want), "{got} vs {want}"),
+                (got, want) => panic!("{s:?}: got {got:?}, want {want:?}"),
+            }
+        }
+        assert!(eligible(&status("Synced", "4", "Primary", U), None).is_err());
+    }
+
+    #[test]
+    fn eligibility_table() {
+        let synced = status("Synced", "4", "Primary", U);
+        let donor = status("Donor/Desynced", "2", "Primary", U);
+        let cases: [(Option<&WsrepStatus>, u32, Option<&str>, &str); 7] = [
+            (Some(&synced), 0, Some(U), "eligible"),
+            (Some(&synced), 0, None, "not: etcd has no cluster uuid"),
+            (Some(&donor), 0, Some(U), "not: donor"),
+            (None, 1, Some(U), "unknown"),
+            (None, 2, Some(U), "not: local server not answering (2"),
+            (None, 5, Some(U), "not: local server not answering (5"),
+            // A failure count from before the last good sample does not matter.
+            (Some(&synced), 3, Some(U), "eligible"),
+        ];
+        for (s, failures, uuid, want) in cases {
+            let got = match eligibility(s, failures, uuid) {
+                Eligibility::Eligible => "eligible".to_string(),
+                Eligibility::Not(w) => format!("not: {w}"),
+                Eligibility::Unknown(w) => format!("unknown: {w}"),
+            };
+            assert!(
+                got.starts_with(want),
+                "{s:?}/{failures}: got {got}, want {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn leader_action_table() {
+        let none = ClusterSnapshot::default();
+        let led = ClusterSnapshot {
+            leader: Some(LeaderEntry {
+                address: "a".into(),
+                lease: 1,
+                create_revision: 1,
+            }),
+            ..Default::default()
+        };
+        let ok = Eligibility::Eligible;
+        let bad = Eligibility::Not("donor".into());
+        let unknown = Eligibility::Unknown("once".into());
+        use LeaderAction::*;
+        let cases = [
+            // (leader key present, it is ours, eligibility) → action
+            (&none, false, &ok, Campaign),
+            (&none, false, &bad, Keep),
+            (&none, false, &unknown, Keep),
+            (&led, false, &ok, Keep),
+            (&led, false, &bad, Keep),
+            (&led, true, &ok, Keep),
+            (&led, true, &unknown, Keep),
+            (&led, true, &bad, Resign("donor".into())),
+        ];
+        for (snap, mine, elig, want) in cases {
+            assert_eq!(
+                leader_action(snap, mine, elig),
+                want,
+                "leader {:?}, mine {mine}, {elig:?}",
+                snap.leader
+            );
+        }
+    }
+
+    #[test]
+    fn leave_for_recovery_table() {
+        use std::time::Duration;
+        let snap = |state: Option<ClusterState>, registered: &[&str]| {
+            let mut s = ClusterSnapshot {
+                state: state.map(StateValue::Known),
+                ..Default::default()
+            };
+            for n in registered {
+                s.nodes.insert(
+                    n.to_string(),
+                    NodeEntry {
+                        address: "a".into(),
+                        lease: 1,
+                    },
+                );
+            }
+            s
+        };
+        let non_prim = status("Initialized", "0", "non-Primary", U);
+        let prim = status("Synced", "4", "Primary", U);
+        let grace = Duration::from_secs(30);
+        let long = Duration::from_secs(31);
+        let short = Duration::from_secs(5);
+        use ClusterState::*;
+        let cases = [
+            // (what, status, snapshot, non-Primary for, leaves)
+            (
+                "recovery waits for us",
+                &non_prim,
+                snap(Some(Recovery), &[]),
+                long,
+                Some("RECOVERY"),
+            ),
+            (
+                "nobody registered",
+                &non_prim,
+                snap(Some(Steady), &[]),
+                long,
+                Some("no node is registered"),
+            ),
+            (
+                "not for long yet",
+                &non_prim,
+                snap(Some(Recovery), &[]),
+                short,
+                None,
+            ),
+            (
+                "a minority while the majority runs",
+                &non_prim,
+                snap(Some(Steady), &["b", "c"]),
+                long,
+                None,
+            ),
+            ("Primary", &prim, snap(Some(Recovery), &[]), long, None),
+        ];
+        for (what, st, sn, dur, want) in cases {
+            match (leave_for_recovery(st, &sn, dur, grace), want) {
+                (None, None) => {}
+                (Some(got), Some(w)) => assert!(got.contains(w), "{what}: {got}"),
+                (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn steady_due_table() {
+        let mk = |state: Option<ClusterState>, members: &[&str], nodes: &[&str]| {
+            let mut s = ClusterSnapshot {
+                state: state.map(StateValue::Known),
+                ..Default::default()
+            };
+            for m in members {
+                s.members.insert(m.to_string(), "a".into());
+            }
+            for n in nodes {
+                s.nodes.insert(
+                    n.to_string(),
+                    NodeEntry {
+                        address: "a".into(),
+                        lease: 1,
+                    },
+                );
+            }
+            s
+        };
+        use ClusterState::*;
+        let cases = [
+            (mk(Some(Building), &["a", "b", "c"], &["a", "b", "c"]), true),
+            (mk(Some(Building), &["a", "b"], &["a", "b"]), false),
+            (mk(Some(Building), &["a", "b", "c"], &["a", "b"]), false),
+            (mk(Some(Recovery), &["a", "b"], &["a", "b"]), true),
+            (mk(Some(Recovery), &["a", "b", "c"], &["a", "c"]), false),
+            (mk(Some(Steady), &["a", "b", "c"], &["a", "b", "c"]), false),
+            (mk(None, &["a", "b", "c"], &["a", "b", "c"]), true),
+            (mk(Some(Building), &["a", "b", "c"], &["b", "c"]), false),
+        ];
+        for (s, want) in cases {
+            assert_eq!(steady_due(&s, "a", 3).is_some(), want, "{s:?}");
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! The running node: the steady loop (registration, members, STEADY, uuid/state restore,
+//! leadership, lease repair, the probes' state file) and the drain on SIGTERM.
+//!
+//! Never stops mariadbd because etcd is unreachable: Galera has its own quorum. etcd errors
+//! are logged (rate-limited) and the loop goes on; keys are repaired when etcd returns.
+
+use std::time::Duration;
+
+use etcd_client::{Compare, CompareOp, Txn};
+use tracing::{info, warn};
+
+use super::mysqld::ChildProc;
+use super::node::Node;
+use super::rules::{
+    eligibility, leader_action, leave_for_recovery, should_register, steady_due, LeaderAction,
+};
+use crate::checker::state_file::Phase;
+use crate::etcd::snapshot::StateValue;
+use crate::etcd::watch::{watch, WatchEvent};
+use crate::etcd::{delete_op, ClusterSnapshot, ClusterState, EtcdError};
+use crate::mysql::WsrepStatus;
+
+/// How long a running node may stay non-Primary, with no Primary Component anywhere, before it
+/// leaves to take part in recovery.
+const NON_PRIMARY_GRACE: Duration = Duration::from_secs(30);
+/// Exit code after leaving for recovery (the kubelet restarts the container, which queues).
+const LEFT_FOR_RECOVERY: u8 = 75;
+
+/// Run until mariadbd exits or shutdown is requested; returns the exit code for the process.
+pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
+    node.state.phase(Phase::Running, "mariadbd running");
+    // One watch on the whole prefix drives the loop: the snapshot is re-read only when
+    // something changed (or every MAX_VIEW_AGE as a safety net) — no polling of etcd.
+    let prefix = node.etcd.keys.prefix().to_string();
+    let mut events = watch(node.etcd.clone(), prefix.clone(), true);
+    let mut view = View::default();
+    let mut last_etcd_error = tokio::time::Instant::now() - Duration::from_secs(60);
+    let mut sql_failures = 0u32;
+    let mut was_synced = false;
+    let mut last_status: Option<WsrepStatus> = None;
+    // What woke this pass (logged with a campaign, so a failover says whether the watch or
+    // the periodic check drove it).
+    let mut woken_by = "start";
+    let mut primary_at = tokio::time::Instant::now();
+    loop {
+        if let Some(code) = child.try_code() {
+            warn!("mariadbd exited with status {code}; deregistering and exiting with it");
+            cleanup(node).await;
+            return Ok(exit_byte(code));
+        }
+        if node.stopping() {
+            return drain_and_stop(node, &mut child).await;
+        }
+        // Local status (bounded).
+        let status = match crate::mysql::wsrep_status(
+            &node.cfg.endpoint,
+            &node.cfg.creds,
+            Duration::from_secs(2),
+        )
+        .await
+        {
+            Ok(s) => {
+                sql_failures = 0;
+                Some(s)
+            }
+            Err(e) => {
+                sql_failures += 1;
+                if sql_failures == 3 {
+                    warn!("local wsrep status unavailable 3 times in a row: {e}");
+                }
+                None
+            }
+        };
+        if let Some(s) = &status {
+            if s.is_synced() && !was_synced {
+                was_synced = true;
+                let owner = super::datadir::user_ids(&node.cfg.opts.mysql_user);
+                if let Err(e) = super::datadir::write_init_ok(&node.cfg.opts.datadir, owner) {
+                    warn!("cannot rewrite init.ok: {e}");
+                }
+            }
+            last_status = Some(s.clone());
+            if s.is_primary() {
+                primary_at = tokio::time::Instant::now();
+            }
+        }
+        if let Some(s) = status
+            .as_ref()
+            .filter(|s| !s.is_primary() && primary_at.elapsed() >= NON_PRIMARY_GRACE)
+        {
+            if let Ok(snap) = node.etcd.snapshot().await {
+                if let Some(why) =
+                    leave_for_recovery(s, &snap, primary_at.elapsed(), NON_PRIMARY_GRACE)
+                {
+                    warn!("leaving to take part in recovery: {why}; stopping mariadbd cleanly");
+                    node.state
+                        .phase(Phase::Stopping, format!("leaving for recovery: {why}"));
+                    let code = child.stop(node.cfg.opts.stop_timeout).await;
+                    info!("mariadbd stopped with status {code}");
+                    cleanup(node).await;
+                    return Ok(LEFT_FOR_RECOVERY);
+                }
+            }
+        }
+        match tick(node, &mut view, status.as_ref(), sql_failures, woken_by).await {
+            Ok(()) => {}
+            Err(e) => {
+                node.state.etcd_error();
+                if last_etcd_error.elapsed() >= Duration::from_secs(10) {
+                    warn!("etcd: {e}; mariadbd keeps running, retrying");
+                    last_etcd_error = tokio::time::Instant::now();
+                }
+            }
+        }
+        node.state.current.leader = node.state.current.leader && last_status.is_some();
+        node.state.write();
+        // Next tick: 1 s, or at once when the leader key is deleted (campaign).
+        let mut rx = node.shutdown.clone();
+        woken_by = tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => "the periodic check",
+            _ = rx.changed() => "shutdown",
+            _ = child.wait() => "mariadbd's exit",
+            ev = events.recv() => {
+                let leader_key = node.etcd.keys.leader();
+                let is_leader_delete = |e: &WatchEvent| matches!(e, WatchEvent::Delete { key, .. } if *key == leader_key);
+                let mut deleted = ev.as_ref().is_some_and(is_leader_delete);
+                while let Ok(more) = events.try_recv() {
+                    deleted |= is_leader_delete(&more);
+                }
+                view.dirty = true;
+                if ev.is_none() {
+                    events = watch(node.etcd.clone(), prefix.clone(), true);
+                }
+                if deleted {
+                    info!("P/leader deleted (watch); checking eligibility to campaign");
+                    "the watch (P/leader deleted)"
+                } else {
+                    "the watch (a key changed)"
+                }
+            }
+        };
+    }
+}
+
+/// A snapshot re-read only when the watch saw a change, or when it is older than this.
+const MAX_VIEW_AGE: Duration = Duration::from_secs(10);
+
+/// The running loop's view of etcd.
+#[derive(Default)]
+struct View {
+    snap: Option<ClusterSnapshot>,
+    dirty: bool,
+    read_at: Option<tokio::time::Instant>,
+}
+
+impl View {
+    async fn current(&mut self, node: &mut Node) -> Result<ClusterSnapshot, EtcdError> {
+        let stale = self.read_at.is_none_or(|t| t.elapsed() >= MAX_VIEW_AGE);
+        match &self.snap {
+            Some(s) if !self.dirty && !stale => Ok(s.clone()),
+            _ => {
+                // Cleared before the read: a change arriving during it marks it dirty again.
+                self.dirty = false;
+                let s = node
+                    .etcd
+                    .snapshot()
+                    .await
+                    .inspect_err(|_| self.dirty = true)?;
+                node.state.view(&s);
+                self.snap = Some(s.clone());
+                self.read_at = Some(tokio::time::Instant::now());
+                Ok(s)
+            }
+        }
+    }
+}
+
+/// One pass of the steady rules.
+async fn tick(
+    node: &mut Node,
+    view: &mut View,
+    status: Option<&WsrepStatus>,
+    sql_failures: u32,
+    woken_by: &str,
+) -> Result<(), EtcdError> {
+    if node.renew_lease_if_lost().await? {
+        node.state.current.leader = false;
+        view.dirty = true;
+    }
+    let snap = view.current(node).await?;
+    let me = node.cfg.name.clone();
+    let k = node.etcd.keys.clone();
+
+    // Registration: only while Synced or Donor (and Primary).
+    match status {
+        Some(s) if should_register(s) => node.register(&snap).await?,
+        Some(s) => {
+            node.deregister(
+                &snap,
+                &format!("{} / {}", s.local_state_comment(), s.cluster_status()),
+            )
+            .await?
+        }
+        None if sql_failures >= 3 => node.deregister(&snap, "local server not answering").await?,
+        None => {}
+    }
+    // The rules below use the same snapshot: what registration changed comes back through
+    // the watch and is acted on at the next pass.
+
+    // Restore uuid / state lost with etcd's data, from the running cluster (create-if-absent).
+    if let Some(s) = status.filter(|s| s.is_synced() && s.is_primary()) {
+        if snap.uuid.is_none()
+            && !s.cluster_state_uuid().is_empty()
+            && node
+                .etcd
+                .create_if_absent(&k.uuid(), s.cluster_state_uuid(), None)
+                .await?
+        {
+            {
+                info!(
+                    "restored P/uuid = {} from the running cluster",
+                    s.cluster_state_uuid()
+                );
+            }
+        }
+    }
+
+    // STEADY when every member is registered.
+    if let Some(why) = steady_due(&snap, &me, node.cfg.opts.cluster_size) {
+        let expected = match &snap.state {
+            Some(StateValue::Known(s)) => Some(s.as_str().to_string()),
+            _ => None,
+        };
+        let ops = vec![delete_op(&k.bootstrap()), delete_op(&k.recovery())];
+        if node
+            .etcd
+            .cas_state(
+                expected.as_deref(),
+                ClusterState::Steady,
+                vec![node.etcd.no_queue()],
+                ops,
+            )
+            .await?
+        {
+            info!(
+                "state {} -> STEADY: {why}",
+                expected.as_deref().unwrap_or("unset")
+            );
+        }
+    }
+
+    // Leadership.
+    let lease = node.lease.id();
+    let mine = snap
+        .leader
+        .as_ref()
+        .is_some_and(|l| l.lease == lease && l.address == node.cfg.address);
+    let elig = eligibility(status, sql_failures, snap.uuid.as_deref());
+    match leader_action(&snap, mine, &elig) {
+        LeaderAction::Campaign => {
+            if node
+                .etcd
+                .create_if_absent(&k.leader(), &node.cfg.address, Some(lease))
+                .await?
+            {
+                node.state.decision("become-leader");
+                info!(
+                    "became leader ({}): eligible and no leader; campaign woken by {woken_by}",
+                    node.cfg.address
+                );
+                node.state.current.leader = true;
+            } else {
+                info!("campaign lost: another node became leader first (woken by {woken_by})");
+            }
+        }
+        LeaderAction::Resign(why) => {
+            resign(node, &snap, &why).await?;
+        }
+        LeaderAction::Keep => node.state.current.leader = mine,
+    }
+    Ok(())
+}
+
+/// Delete `P/leader` if it is still ours (compared on create_revision).
+async fn resign(node: &mut Node, snap: &ClusterSnapshot, why: &str) -> Result<(), EtcdError> {
+    let Some(l) = &snap.leader else { return Ok(()) };
+    let k = node.etcd.keys.leader();
+    let txn = Txn::new()
+        .when(vec![Compare::create_revision(
+            k.clone(),
+            CompareOp::Equal,
+            l.create_revision,
+        )])
+        .and_then(vec![delete_op(&k)]);
+    if node.etcd.txn(txn).await?.succeeded {
+        info!("gave up leadership: {why}");
+    }
+    node.state.current.leader = false;
+    Ok(())
+}
+
+/// SIGTERM: deregister and give up leadership; if we led, wait for a new leader (at most
+/// `--drain-timeout` minus `--drain-switch-window`) and then the switch window, so every
+/// haproxy has reloaded onto the new leader (and cut its sessions here) before mariadbd goes;
+/// then stop mariadbd cleanly (grastate gets its seqno) and revoke the lease.
+async fn drain_and_stop(node: &mut Node, child: &mut ChildProc) -> anyhow::Result<u8> {
+    node.state.phase(Phase::Stopping, "SIGTERM: draining");
+    let drain = node.cfg.opts.drain_timeout;
+    let window = node.cfg.opts.drain_switch_window.min(drain);
+    match node.etcd.snapshot().await {
+        Ok(snap) => {
+            let mine = snap
+                .leader
+                .as_ref()
+                .is_some_and(|l| l.lease == node.lease.id());
+            info!(
+                "stopping: deregistering{}, then stopping mariadbd",
+                if mine {
+                    ", giving up leadership and waiting for haproxy to move"
+                } else {
+                    " (not the leader: nothing to hand over)"
+                }
+            );
+            // Deregister first (we are no longer a member haproxy may use), then resign.
+            if let Err(e) = node.deregister(&snap, "stopping").await {
+                warn!("deregistering failed ({e}); the key goes with the lease");
+            }
+            if mine {
+                if let Err(e) = resign(node, &snap, "stopping (SIGTERM)").await {
+                    warn!("giving up leadership failed ({e}); the key goes with the lease");
+                }
+                wait_for_handover(node, drain.saturating_sub(window), window).await;
+            }
+        }
+        Err(e) => warn!(
+            "stopping: etcd unavailable ({e}); cannot hand leadership over, stopping mariadbd (our keys expire with the lease)"
+        ),
+    }
+    let code = child.stop(node.cfg.opts.stop_timeout).await;
+    info!("mariadbd stopped with status {code}");
+    cleanup(node).await;
+    Ok(if code == 0 { 0 } else { exit_byte(code) })
+}
+
+/// After resigning: wait (bounded by `leader_wait`) until `P/leader` names another node, then
+/// `window` for the haproxies to reload onto it. A leader wait that runs out is logged.
+async fn wait_for_handover(node: &mut Node, leader_wait: Duration, window: Duration) {
+    let start = tokio::time::Instant::now();
+    let key = node.etcd.keys.leader();
+    let mut last_error = None;
+    let new_leader = loop {
+        match node.etcd.get(&key).await {
+            Ok(Some(kv)) => {
+                let addr = String::from_utf8_lossy(&kv.value).into_owned();
+                if addr != node.cfg.address {
+                    break Some(addr);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => last_error = Some(e.to_string()),
+        }
+        if start.elapsed() >= leader_wait {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    match new_leader {
+        Some(addr) => {
+            info!(
+                "new leader {addr} elected {:.1?} after giving up leadership; waiting {window:?} for haproxy to switch",
+                start.elapsed()
+            );
+            tokio::time::sleep(window).await;
+        }
+        None => warn!(
+            "no new leader within {leader_wait:?}{}; stopping anyway (haproxy keeps this node's address until one is elected)",
+            last_error
+                .map(|e| format!(" (last etcd error: {e})"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+/// Delete our keys and revoke the lease (its keys and the lock vanish with it).
+pub async fn cleanup(node: &mut Node) {
+    let me = node.cfg.name.clone();
+    let k = node.etcd.keys.clone();
+    let ops: Vec<_> = k.owned_by(&me).iter().map(|key| delete_op(key)).collect();
+    let _ = node.etcd.txn(Txn::new().and_then(ops)).await;
+    node.lease.revoke_now().await;
+}
+
+/// A child's status as our exit code: its code, 128+signal, or 1 when unknown.
+fn exit_byte(code: i32) -> u8 {
+    if (0..=255).contains(&code) {
+        code as u8
+    } else {
+        1
+    }
+}

@@ -1,0 +1,111 @@
+//! Reading the my.cnf given to mariadbd (`--defaults-file`): the few values the sidecar needs
+//! (socket, port, datadir, pid file, wsrep provider options). Pure parsing of the text; the
+//! sections mariadbd reads are `[mysqld]`, `[server]`, `[mariadb]`, `[galera]`, `[mariadbd]`
+//! and their `-10.11` variants, later values winning.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Options of the server sections, names normalised (`-` → `_`, lower-case).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MyCnf {
+    pub server: BTreeMap<String, String>,
+}
+
+fn is_server_section(s: &str) -> bool {
+    let s = s.trim().to_ascii_lowercase();
+    let base = s.split_once('-').map(|(b, _)| b).unwrap_or(&s);
+    matches!(
+        base,
+        "mysqld" | "server" | "mariadb" | "galera" | "mariadbd"
+    ) || s == "client-server"
+}
+
+impl MyCnf {
+    /// Parse the text of a my.cnf. `!include` lines are not followed.
+    pub fn parse(text: &str) -> MyCnf {
+        let mut cnf = MyCnf::default();
+        let mut in_server = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty()
+                || line.starts_with('#')
+                || line.starts_with(';')
+                || line.starts_with('!')
+            {
+                continue;
+            }
+            if let Some(sec) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                in_server = is_server_section(sec);
+                continue;
+            }
+            if !in_server {
+                continue;
+            }
+            let (k, v) = match line.split_once('=') {
+                Some((k, v)) => (k.trim(), v.trim()),
+                None => (line, ""),
+            };
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(v);
+            cnf.server
+                .insert(k.replace('-', "_").to_ascii_lowercase(), v.to_string());
+        }
+        cnf
+    }
+
+    pub fn read(path: &Path) -> std::io::Result<MyCnf> {
+        Ok(MyCnf::parse(&std::fs::read_to_string(path)?))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.server.get(name).map(String::as_str)
+    }
+
+    pub fn socket(&self) -> Option<&str> {
+        self.get("socket")
+    }
+    pub fn port(&self) -> Option<u16> {
+        self.get("port").and_then(|p| p.parse().ok())
+    }
+    pub fn datadir(&self) -> Option<&str> {
+        self.get("datadir")
+    }
+    pub fn pid_file(&self) -> Option<&str> {
+        self.get("pid_file")
+    }
+    pub fn bind_address(&self) -> Option<&str> {
+        self.get("bind_address")
+    }
+    pub fn provider_options(&self) -> Option<&str> {
+        self.get("wsrep_provider_options")
+    }
+    pub fn sst_method(&self) -> Option<&str> {
+        self.get("wsrep_sst_method")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_server_sections_only() {
+        let c = MyCnf::parse(
+            "[client]\nsocket=/wrong\n[mysqld]\nsocket = /run/a.sock\nport=33306\nskip-name-resolve\n\
+             [galera]\nwsrep-provider-options=\"gcache.size=16M;gmcast.listen_addr=tcp://127.0.0.2:4567\"\n\
+             [mariadb-10.11]\ndatadir=/data\n",
+        );
+        assert_eq!(c.socket(), Some("/run/a.sock"));
+        assert_eq!(c.port(), Some(33306));
+        assert_eq!(c.datadir(), Some("/data"));
+        assert_eq!(c.get("skip_name_resolve"), Some(""));
+        assert_eq!(
+            c.provider_options(),
+            Some("gcache.size=16M;gmcast.listen_addr=tcp://127.0.0.2:4567")
+        );
+    }
+}

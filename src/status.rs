@@ -1,0 +1,955 @@
+//! The operator's surface: `status` (table or JSON), `set-state`, and the one-shot commands
+//! `force-bootstrap`, `resync` and `remove-member`.
+//!
+//! The report and its disagreement flags are pure functions of a [`ClusterSnapshot`] (plus,
+//! when reachable, each node's live wsrep status); the commands are thin etcd writes, each a
+//! transaction that checks the belief it acts on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::etcd::snapshot::{BootstrapRecord, RecoveryRecord, StateValue};
+use crate::etcd::{absent, delete_op, present, put_op, ClusterSnapshot, ClusterState, Etcd};
+use crate::position::Position;
+
+/// One member (or registered/queued node) as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberRow {
+    pub name: String,
+    pub address: Option<String>,
+    pub member: bool,
+    pub registered: bool,
+    pub leader: bool,
+    pub queued: bool,
+    pub seqno: Option<i64>,
+    pub position: Option<String>,
+    pub refused: Option<String>,
+    pub resync_requested: bool,
+    /// Live wsrep state, when the node answered (filled by the caller).
+    pub live: Option<LiveState>,
+    /// Why there is no live state: the node did not answer, or it was not asked.
+    pub live_error: Option<String>,
+}
+
+/// A node's live wsrep state as seen from `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveState {
+    /// `wsrep_local_state_comment`: Synced, Donor/Desynced, Joined, Joining, Initialized…
+    pub local_state: String,
+    /// `wsrep_cluster_status`: Primary, non-Primary, Disconnected.
+    pub cluster_status: String,
+    pub cluster_size: Option<u64>,
+    pub cluster_state_uuid: String,
+    pub last_committed: Option<i64>,
+    /// `wsrep_ready`.
+    pub ready: bool,
+    /// `wsrep_evs_state`: OPERATIONAL when the group communication works.
+    pub evs_state: String,
+}
+
+impl LiveState {
+    /// The parts of a wsrep status `status` shows (pure).
+    pub fn from_wsrep(s: &crate::mysql::WsrepStatus) -> LiveState {
+        LiveState {
+            local_state: s.local_state_comment().to_string(),
+            cluster_status: s.cluster_status().to_string(),
+            cluster_size: s.cluster_size(),
+            cluster_state_uuid: s.cluster_state_uuid().to_string(),
+            last_committed: s.last_committed(),
+            ready: s.ready(),
+            evs_state: s.evs_state().to_string(),
+        }
+    }
+
+    fn synced(&self) -> bool {
+        self.local_state == "Synced"
+    }
+
+    fn donor(&self) -> bool {
+        self.local_state.starts_with("Donor")
+    }
+
+    fn primary(&self) -> bool {
+        self.cluster_status == "Primary"
+    }
+}
+
+/// What `status` learnt by asking one node over SQL.
+pub type LiveResult = Result<LiveState, String>;
+
+/// Everything `status` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    pub cluster: String,
+    pub revision: i64,
+    pub state: Option<String>,
+    pub uuid: Option<String>,
+    pub leader: Option<String>,
+    pub leader_name: Option<String>,
+    pub lock_holder: Option<String>,
+    pub bootstrap: Option<BootstrapRecord>,
+    pub recovery: Option<RecoveryRecord>,
+    pub force_bootstrap: Option<String>,
+    pub members: Vec<MemberRow>,
+    /// Why no node's live state was asked for (e.g. no monitor user configured).
+    pub live_skipped: Option<String>,
+    /// Disagreements and problems, one sentence each.
+    pub flags: Vec<String>,
+}
+
+/// Build the report from a snapshot and each node's live answer, by node name (pure). Nodes
+/// missing from `live` were not asked.
+pub fn report_with_live(
+    cluster: &str,
+    snap: &ClusterSnapshot,
+    live: &BTreeMap<String, LiveResult>,
+) -> StatusReport {
+    let mut r = report(cluster, snap);
+    for m in &mut r.members {
+        match live.get(&m.name) {
+            Some(Ok(l)) => m.live = Some(l.clone()),
+            Some(Err(e)) => m.live_error = Some(e.clone()),
+            None => {}
+        }
+    }
+    r.flags = flags(snap, &r.members);
+    r
+}
+
+/// Build the report from a snapshot (pure).
+pub fn report(cluster: &str, snap: &ClusterSnapshot) -> StatusReport {
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    names.extend(snap.members.keys().map(String::as_str));
+    names.extend(snap.nodes.keys().map(String::as_str));
+    names.extend(snap.queue.keys().map(String::as_str));
+    names.extend(snap.refused.keys().map(String::as_str));
+    let leader_name = snap.leader_name().map(str::to_string);
+    let members = names
+        .into_iter()
+        .map(|n| {
+            let q = snap.queue.get(n);
+            MemberRow {
+                name: n.to_string(),
+                address: snap
+                    .nodes
+                    .get(n)
+                    .map(|e| e.address.clone())
+                    .or_else(|| snap.members.get(n).cloned()),
+                member: snap.members.contains_key(n),
+                registered: snap.nodes.contains_key(n),
+                leader: leader_name.as_deref() == Some(n),
+                queued: q.is_some(),
+                seqno: q.and_then(|q| q.seqno),
+                position: q.and_then(|q| q.position.as_ref()).map(Position::to_string),
+                refused: snap.refused.get(n).cloned(),
+                resync_requested: snap.resync.contains(n),
+                live: None,
+                live_error: None,
+            }
+        })
+        .collect();
+    let mut r = StatusReport {
+        cluster: cluster.to_string(),
+        revision: snap.revision,
+        state: snap.state.as_ref().map(|s| match s {
+            StateValue::Known(k) => k.to_string(),
+            StateValue::Invalid(v) => v.clone(),
+        }),
+        uuid: snap.uuid.clone(),
+        leader: snap.leader.as_ref().map(|l| l.address.clone()),
+        leader_name,
+        lock_holder: snap.lock.as_ref().map(|l| l.holder.clone()),
+        bootstrap: snap.bootstrap.clone(),
+        recovery: snap.recovery.clone(),
+        force_bootstrap: snap.force_bootstrap.clone(),
+        members,
+        live_skipped: None,
+        flags: vec![],
+    };
+    r.flags = flags(snap, &r.members);
+    r
+}
+
+/// The disagreements SPEC §6 asks `status` to flag (pure).
+pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow]) -> Vec<String> {
+    let mut f: Vec<String> = snap.warnings.clone();
+    let state = snap.known_state();
+    if let Some(StateValue::Invalid(v)) = &snap.state {
+        f.push(format!(
+            "state `{v}` is not BUILDING, STEADY or RECOVERY: entrypoints refuse to start; fix with `galera-sidecar set-state`"
+        ));
+    }
+    if snap.state.is_none() && (!snap.nodes.is_empty() || !snap.members.is_empty()) {
+        f.push("no state key while nodes/members exist (etcd lost its data?); running nodes restore it".into());
+    }
+    if snap.uuid.is_none() && !snap.nodes.is_empty() {
+        f.push(
+            "no uuid while nodes are registered (etcd lost its data?); running nodes restore it"
+                .into(),
+        );
+    }
+    if state == Some(ClusterState::Steady) {
+        for (name, _) in snap
+            .members
+            .iter()
+            .filter(|(n, _)| !snap.nodes.contains_key(*n))
+        {
+            f.push(format!(
+                "member {name} is not registered (down, joining, or not Synced)"
+            ));
+        }
+        if !snap.queue.is_empty() {
+            f.push(
+                "queue entries while STEADY (stale; they expire with their owners' leases)".into(),
+            );
+        }
+    }
+    if matches!(
+        state,
+        Some(ClusterState::Recovery) | Some(ClusterState::Building)
+    ) && !snap.nodes.is_empty()
+    {
+        let missing: Vec<&str> = snap
+            .members
+            .keys()
+            .filter(|m| !snap.nodes.contains_key(*m))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            f.push(format!(
+                "state stays {} until every member registers; not registered: {} (start it, or `galera-sidecar remove-member NAME` if it is gone for good)",
+                state.map(|s| s.as_str()).unwrap_or("-"),
+                missing.join(", ")
+            ));
+        }
+    }
+    for name in snap.nodes.keys().filter(|n| !snap.members.contains_key(*n)) {
+        f.push(format!("node {name} is registered but not a member"));
+    }
+    if let Some(l) = &snap.leader {
+        if snap.node_named_by_address(&l.address).is_none() {
+            f.push(format!(
+                "leader {} is not a registered node (not eligible; it gives leadership up or its lease expires)",
+                l.address
+            ));
+        }
+    } else if !snap.nodes.is_empty() {
+        f.push("no leader while nodes are registered: haproxy keeps its last config".into());
+    }
+    for r in rows {
+        if let Some(why) = &r.refused {
+            f.push(format!(
+                "{} refuses to start: {why} (after checking, `galera-sidecar resync {}` discards its data)",
+                r.name, r.name
+            ));
+        }
+        f.extend(live_flags(snap, r));
+    }
+    f.extend(cluster_size_flags(snap, rows));
+    if state == Some(ClusterState::Recovery) && snap.nodes.is_empty() {
+        let expected: BTreeSet<&String> = snap.members.keys().collect();
+        let queued: BTreeSet<&String> = snap.queue.keys().collect();
+        let missing: Vec<&&String> = expected.difference(&queued).collect();
+        if !missing.is_empty() {
+            f.push(format!(
+                "recovery waits for members not queued: {}",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        for (n, q) in &snap.queue {
+            if q.position == Some(Position::Unknown) {
+                f.push(format!(
+                    "{n} has an unknown position: no automatic recovery choice; see docs/operations.md (force-bootstrap)"
+                ));
+            }
+        }
+    }
+    f
+}
+
+/// Disagreements between one node's live wsrep state and etcd (pure).
+fn live_flags(snap: &ClusterSnapshot, r: &MemberRow) -> Vec<String> {
+    let mut f = vec![];
+    let Some(live) = &r.live else {
+        if let Some(e) = &r.live_error {
+            if r.leader {
+                f.push(format!(
+                    "leader {} does not answer over SQL ({e}): not eligible; haproxy's health check fails it",
+                    r.name
+                ));
+            } else if r.registered {
+                f.push(format!(
+                    "{} is registered but does not answer over SQL ({e})",
+                    r.name
+                ));
+            }
+        }
+        return f;
+    };
+    if let Some(uuid) = &snap.uuid {
+        if !live.cluster_state_uuid.is_empty() && &live.cluster_state_uuid != uuid {
+            f.push(format!(
+                "{} runs cluster uuid {} but etcd says {uuid} (split brain or a wrong etcd value; not ready, see docs/operations.md)",
+                r.name, live.cluster_state_uuid
+            ));
+        }
+    }
+    if r.leader {
+        let why = if live.donor() {
+            Some(format!("donor ({})", live.local_state))
+        } else if !live.synced() {
+            Some(format!("not Synced ({})", live.local_state))
+        } else if !live.primary() {
+            Some(format!("not Primary ({})", live.cluster_status))
+        } else if !live.ready {
+            Some("wsrep_ready=OFF".to_string())
+        } else {
+            match &snap.uuid {
+                Some(u) if *u != live.cluster_state_uuid => Some(format!(
+                    "cluster uuid {} differs from etcd's {u}",
+                    live.cluster_state_uuid
+                )),
+                _ => None,
+            }
+        };
+        if let Some(why) = why {
+            f.push(format!("leader {} is not eligible: {why}", r.name));
+        }
+    }
+    if r.registered && !((live.synced() || live.donor()) && live.primary()) {
+        f.push(format!(
+            "{} is registered but {} / {} (a node stays registered only while Synced or Donor, in the Primary Component)",
+            r.name, live.local_state, live.cluster_status
+        ));
+    }
+    if !r.registered && live.synced() && live.primary() && r.member {
+        f.push(format!(
+            "{} is Synced and Primary but not registered (registering now, or its entrypoint lost etcd)",
+            r.name
+        ));
+    }
+    if !live.primary() && !r.registered {
+        f.push(format!(
+            "{} is {} (not in the Primary Component: partitioned or starting)",
+            r.name, live.cluster_status
+        ));
+    }
+    f
+}
+
+/// Nodes whose Galera view disagrees with the registrations in etcd (pure).
+fn cluster_size_flags(snap: &ClusterSnapshot, rows: &[MemberRow]) -> Vec<String> {
+    let registered = snap.nodes.len() as u64;
+    rows.iter()
+        .filter(|r| r.registered)
+        .filter_map(|r| {
+            let live = r.live.as_ref()?;
+            let size = live.cluster_size?;
+            (live.primary() && size != registered).then(|| {
+                format!(
+                    "{} sees wsrep_cluster_size {size} but {registered} node(s) are registered (a node joining or leaving, or a registration missing)",
+                    r.name
+                )
+            })
+        })
+        .collect()
+}
+
+/// `s` with control characters (escape sequences, newlines) shown escaped.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Render the report as a table for people.
+pub fn render_table(r: &StatusReport) -> String {
+    let mut out = String::new();
+    // One line per call; values from etcd are shown with control characters escaped, so a
+    // stray escape sequence or newline in a value cannot repaint the operator's terminal or
+    // forge table lines.
+    macro_rules! say {
+        ($($arg:tt)*) => {{
+            out.push_str(&printable(&format!($($arg)*)));
+            out.push('\n');
+        }};
+    }
+    let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    say!("cluster    {} (etcd revision {})", r.cluster, r.revision);
+    say!("state      {}", dash(&r.state));
+    say!("uuid       {}", dash(&r.uuid));
+    let leader = match (&r.leader, &r.leader_name) {
+        (Some(a), Some(n)) => format!("{n} ({a})"),
+        (Some(a), None) => a.clone(),
+        _ => "-".into(),
+    };
+    say!("leader     {leader}");
+    say!(
+        "lock       {}",
+        r.lock_holder
+            .as_deref()
+            .map(|h| format!("held by {h}"))
+            .unwrap_or_else(|| "free".into())
+    );
+    if let Some(b) = &r.bootstrap {
+        say!(
+            "bootstrap  {} from {} ({}, at {})",
+            b.node,
+            b.position,
+            b.reason,
+            b.at
+        );
+    }
+    if let Some(rc) = &r.recovery {
+        say!(
+            "recovery   winner {} at {} ({}; decided by {})",
+            rc.winner,
+            rc.position,
+            rc.reason,
+            rc.decided_by
+        );
+    }
+    if let Some(fb) = &r.force_bootstrap {
+        say!("force-bootstrap requested for {fb}");
+    }
+    out.push('\n');
+    say!(
+        "{:<16} {:<16} {:<7} {:<10} {:<6} {:<7} {:<44} LIVE",
+        "NAME",
+        "ADDRESS",
+        "MEMBER",
+        "REGISTERED",
+        "LEADER",
+        "QUEUED",
+        "POSITION"
+    );
+    for m in &r.members {
+        let live = match (&m.live, &m.live_error) {
+            (Some(l), _) => format!(
+                "{} {} size={} committed={}{}",
+                l.local_state,
+                l.cluster_status,
+                l.cluster_size
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                l.last_committed
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                if l.ready { "" } else { " not-ready" }
+            ),
+            (None, Some(e)) if e.contains("Connection refused") => {
+                "no answer (connection refused)".to_string()
+            }
+            (None, Some(e)) => format!("no answer: {e}"),
+            (None, None) => "-".into(),
+        };
+        let yn = |b: bool| if b { "yes" } else { "no" };
+        say!(
+            "{:<16} {:<16} {:<7} {:<10} {:<6} {:<7} {:<44} {}",
+            m.name,
+            dash(&m.address),
+            yn(m.member),
+            yn(m.registered),
+            yn(m.leader),
+            yn(m.queued),
+            dash(&m.position),
+            live
+        );
+    }
+    if let Some(why) = &r.live_skipped {
+        say!("(live state not shown: {why})");
+    }
+    if !r.flags.is_empty() {
+        out.push('\n');
+        say!("flags:");
+        for f in &r.flags {
+            say!("  ! {f}");
+        }
+    }
+    out
+}
+
+/// `set-state`: validate, refuse RECOVERY while nodes are registered unless forced, CAS the
+/// value (so a concurrent change is not overwritten silently), print old → new.
+pub async fn set_state(etcd: &Etcd, value: &str, force: bool) -> anyhow::Result<String> {
+    let new: ClusterState = value
+        .parse()
+        .map_err(|e: String| crate::cli::ConfigError::new("STATE", e))?;
+    let key = etcd.keys.state();
+    let current = etcd.get(&key).await?;
+    let old = current
+        .as_ref()
+        .map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
+    let mut when = vec![match &current {
+        Some(kv) => etcd_client::Compare::mod_revision(
+            key.clone(),
+            etcd_client::CompareOp::Equal,
+            kv.mod_revision,
+        ),
+        None => absent(&key),
+    }];
+    if new == ClusterState::Recovery && !force {
+        when.push(etcd.no_nodes());
+    }
+    let txn = etcd_client::Txn::new()
+        .when(when)
+        .and_then(vec![put_op(&key, new.as_str(), None)]);
+    if !etcd.txn(txn).await?.succeeded {
+        let snap = etcd.snapshot().await?;
+        if new == ClusterState::Recovery && !force && !snap.nodes.is_empty() {
+            anyhow::bail!(
+                "refusing RECOVERY: {} node(s) registered ({}); a running cluster does not need recovery. Use --force to set it anyway",
+                snap.nodes.len(),
+                snap.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+        anyhow::bail!("state changed while setting it; run set-state again");
+    }
+    Ok(format!("{} -> {}", old.as_deref().unwrap_or("(none)"), new))
+}
+
+/// `force-bootstrap NAME`: a one-shot request consumed by the next recovery decision.
+pub async fn force_bootstrap(etcd: &Etcd, name: &str) -> anyhow::Result<String> {
+    crate::cli::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
+    let snap = etcd.snapshot().await?;
+    let known = snap.members.contains_key(name) || snap.queue.contains_key(name);
+    etcd.put(&etcd.keys.force_bootstrap(), name, None).await?;
+    let mut msg = format!(
+        "force-bootstrap set: in the current or next recovery {name} bootstraps whatever its seqno; \
+         nodes with newer commits will be refused and need `resync` (their newer commits are discarded)"
+    );
+    if !known {
+        msg.push_str(&format!("\nwarning: {name} is neither a member nor queued"));
+    }
+    Ok(msg)
+}
+
+/// `resync NAME`: a refused node discards its data and rejoins by SST.
+pub async fn resync(etcd: &Etcd, name: &str) -> anyhow::Result<String> {
+    crate::cli::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
+    let snap = etcd.snapshot().await?;
+    etcd.put(
+        &etcd.keys.resync(name),
+        &crate::etcd::unix_now().to_string(),
+        None,
+    )
+    .await?;
+    let mut msg =
+        format!("resync requested for {name}: it deletes its datadir and rejoins by SST (copy the datadir first if its data may matter)");
+    if !snap.refused.contains_key(name) {
+        msg.push_str(&format!(
+            "\nnote: {name} is not refused right now; the request waits until it is, then is consumed"
+        ));
+    }
+    Ok(msg)
+}
+
+/// `remove-member NAME`: forget a member after a scale-down. Refused while it is registered
+/// (running) unless forced — the txn checks it, so a node registering meanwhile is not dropped.
+pub async fn remove_member(etcd: &Etcd, name: &str, force: bool) -> anyhow::Result<String> {
+    crate::cli::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
+    let member = etcd.keys.member(name);
+    let mut when = vec![present(&member)];
+    if !force {
+        when.push(absent(&etcd.keys.node(name)));
+    }
+    let txn = etcd_client::Txn::new()
+        .when(when)
+        .and_then(vec![delete_op(&member)]);
+    if etcd.txn(txn).await?.succeeded {
+        return Ok(format!(
+            "member {name} removed: recoveries no longer wait for it"
+        ));
+    }
+    let snap = etcd.snapshot().await?;
+    if !snap.members.contains_key(name) {
+        anyhow::bail!(
+            "{name} is not a member (members: {})",
+            snap.members.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    anyhow::bail!("{name} is registered (running); stop it first, or use --force")
+}
+
+/// How `status` asks the nodes for their live state.
+#[derive(Debug, Clone)]
+pub struct LiveOpts {
+    /// The members' SQL port.
+    pub sql_port: u16,
+    /// Bound of one node's connection and query.
+    pub timeout: Duration,
+    /// Do not ask the nodes.
+    pub skip: bool,
+}
+
+/// Ask every node with an address for its wsrep status, concurrently, each bounded by
+/// `timeout`. Keyed by node name; an `Err` says why the node did not answer.
+pub async fn query_live(
+    rows: &[MemberRow],
+    creds: &crate::mysql::Credentials,
+    port: u16,
+    timeout: Duration,
+) -> BTreeMap<String, LiveResult> {
+    let asks = rows.iter().filter_map(|m| {
+        let address = m.address.clone()?;
+        let name = m.name.clone();
+        let creds = creds.clone();
+        Some(async move {
+            let ep = crate::mysql::Endpoint::Tcp {
+                host: address,
+                port,
+            };
+            let r = crate::mysql::wsrep_status(&ep, &creds, timeout)
+                .await
+                .map(|s| LiveState::from_wsrep(&s))
+                .map_err(|e| e.to_string());
+            (name, r)
+        })
+    });
+    futures::future::join_all(asks).await.into_iter().collect()
+}
+
+/// `status`: print the table or the JSON document.
+pub async fn main(
+    etcd: &Etcd,
+    global: &crate::cli::GlobalOpts,
+    live_opts: &LiveOpts,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let snap = etcd.snapshot().await?;
+    let rows = report(&global.cluster_name, &snap).members;
+    let creds = crate::mysql::Credentials::monitor_from_env()?;
+    let (live, skipped) = if live_opts.skip {
+        (BTreeMap::new(), Some("--no-live".to_string()))
+    } else if creds.user.is_none() {
+        (
+            BTreeMap::new(),
+            Some("GALERA_MONITOR_USER is not set; set it and GALERA_MONITOR_PASSWORD (or _FILE) to see each node's wsrep state".to_string()),
+        )
+    } else {
+        (
+            query_live(&rows, &creds, live_opts.sql_port, live_opts.timeout).await,
+            None,
+        )
+    };
+    let mut r = report_with_live(&global.cluster_name, &snap, &live);
+    r.live_skipped = skipped;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", render_table(&r));
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etcd::snapshot::{LeaderEntry, NodeEntry, QueueEntry};
+
+    const U: &str = "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002";
+
+    fn base() -> ClusterSnapshot {
+        let mut s = ClusterSnapshot {
+            state: Some(StateValue::Known(ClusterState::Steady)),
+            uuid: Some(U.into()),
+            ..Default::default()
+        };
+        for (n, a) in [
+            ("g-0", "10.0.0.1"),
+            ("g-1", "10.0.0.2"),
+            ("g-2", "10.0.0.3"),
+        ] {
+            s.members.insert(n.into(), a.into());
+            s.nodes.insert(
+                n.into(),
+                NodeEntry {
+                    address: a.into(),
+                    lease: 1,
+                },
+            );
+        }
+        s.leader = Some(LeaderEntry {
+            address: "10.0.0.1".into(),
+            lease: 1,
+            create_revision: 1,
+        });
+        s
+    }
+
+    #[test]
+    fn healthy_cluster_has_no_flags() {
+        let r = report("c", &base());
+        assert!(r.flags.is_empty(), "{:?}", r.flags);
+        assert_eq!(r.leader_name.as_deref(), Some("g-0"));
+        assert_eq!(r.members.len(), 3);
+        assert!(r.members[0].leader && r.members[0].registered && r.members[0].member);
+    }
+
+    #[test]
+    fn flags_table() {
+        type Mutate = fn(&mut ClusterSnapshot);
+        let cases: &[(&str, Mutate, &str)] = &[
+            (
+                "member down",
+                |s| {
+                    s.nodes.remove("g-2");
+                },
+                "member g-2 is not registered",
+            ),
+            (
+                "unknown state",
+                |s| s.state = Some(StateValue::Invalid("FOO".into())),
+                "`FOO` is not",
+            ),
+            (
+                "leader not a node",
+                |s| {
+                    s.leader = Some(LeaderEntry {
+                        address: "10.9.9.9".into(),
+                        lease: 1,
+                        create_revision: 1,
+                    })
+                },
+                "not a registered node",
+            ),
+            ("no leader", |s| s.leader = None, "no leader"),
+            (
+                "refused",
+                |s| {
+                    s.refused.insert("g-2".into(), "split brain".into());
+                },
+                "resync g-2",
+            ),
+            ("no uuid", |s| s.uuid = None, "no uuid"),
+            (
+                "stale queue",
+                |s| {
+                    s.queue.insert(
+                        "g-1".into(),
+                        QueueEntry {
+                            queued_at: Some(1),
+                            seqno: Some(1),
+                            position: None,
+                        },
+                    );
+                },
+                "queue entries while STEADY",
+            ),
+            (
+                "recovery not finished",
+                |s| {
+                    s.state = Some(StateValue::Known(ClusterState::Recovery));
+                    s.nodes.remove("g-2");
+                },
+                "state stays RECOVERY until every member registers; not registered: g-2",
+            ),
+            (
+                "not a member",
+                |s| {
+                    s.members.remove("g-1");
+                },
+                "registered but not a member",
+            ),
+            (
+                "recovery missing",
+                |s| {
+                    s.state = Some(StateValue::Known(ClusterState::Recovery));
+                    s.nodes.clear();
+                    s.leader = None;
+                    s.queue.insert(
+                        "g-0".into(),
+                        QueueEntry {
+                            queued_at: Some(1),
+                            seqno: Some(5),
+                            position: Some(Position::Unknown),
+                        },
+                    );
+                },
+                "recovery waits for members not queued: g-1, g-2",
+            ),
+        ];
+        for (name, mutate, want) in cases {
+            let mut s = base();
+            mutate(&mut s);
+            let r = report("c", &s);
+            assert!(
+                r.flags.iter().any(|f| f.contains(want)),
+                "{name}: want {want:?} in {:?}",
+                r.flags
+            );
+        }
+    }
+
+    fn live(state: &str, status: &str, size: u64, uuid: &str) -> LiveResult {
+        Ok(LiveState {
+            local_state: state.into(),
+            cluster_status: status.into(),
+            cluster_size: Some(size),
+            cluster_state_uuid: uuid.into(),
+            last_committed: Some(7),
+            ready: status == "Primary",
+            evs_state: "OPERATIONAL".into(),
+        })
+    }
+
+    fn all_synced() -> BTreeMap<String, LiveResult> {
+        ["g-0", "g-1", "g-2"]
+            .into_iter()
+            .map(|n| (n.to_string(), live("Synced", "Primary", 3, U)))
+            .collect()
+    }
+
+    #[test]
+    fn healthy_live_cluster_has_no_flags() {
+        let r = report_with_live("c", &base(), &all_synced());
+        assert!(r.flags.is_empty(), "{:?}", r.flags);
+        assert!(r.members.iter().all(|m| m.live.is_some()));
+        let t = render_table(&r);
+        assert!(t.contains("Synced Primary size=3 committed=7"), "{t}");
+    }
+
+    #[test]
+    fn live_flags_table() {
+        type Mutate = fn(&mut ClusterSnapshot, &mut BTreeMap<String, LiveResult>);
+        const V: &str = "11111111-1111-1111-1111-111111111111";
+        let cases: &[(&str, Mutate, &str)] = &[
+            (
+                "uuid mismatch",
+                |_, l| {
+                    l.insert("g-1".into(), live("Synced", "Primary", 3, V));
+                },
+                "g-1 runs cluster uuid 11111111",
+            ),
+            (
+                "leader is a donor",
+                |_, l| {
+                    l.insert("g-0".into(), live("Donor/Desynced", "Primary", 3, U));
+                },
+                "leader g-0 is not eligible: donor",
+            ),
+            (
+                "leader not Synced",
+                |_, l| {
+                    l.insert("g-0".into(), live("Joined", "Primary", 3, U));
+                },
+                "leader g-0 is not eligible: not Synced (Joined)",
+            ),
+            (
+                "leader non-Primary",
+                |_, l| {
+                    l.insert("g-0".into(), live("Synced", "non-Primary", 1, U));
+                },
+                "leader g-0 is not eligible: not Primary",
+            ),
+            (
+                "leader unreachable",
+                |_, l| {
+                    l.insert("g-0".into(), Err("cannot connect to 10.0.0.1:33306".into()));
+                },
+                "leader g-0 does not answer over SQL",
+            ),
+            (
+                "registered node unreachable",
+                |_, l| {
+                    l.insert("g-2".into(), Err("cannot connect".into()));
+                },
+                "g-2 is registered but does not answer",
+            ),
+            (
+                "registered but Joined",
+                |_, l| {
+                    l.insert("g-2".into(), live("Joined", "Primary", 3, U));
+                },
+                "g-2 is registered but Joined / Primary",
+            ),
+            (
+                "member missing, still answers partitioned",
+                |s, l| {
+                    s.nodes.remove("g-2");
+                    l.insert("g-2".into(), live("Initialized", "non-Primary", 1, U));
+                },
+                "g-2 is non-Primary (not in the Primary Component",
+            ),
+            (
+                "member missing and down",
+                |s, l| {
+                    s.nodes.remove("g-2");
+                    l.insert("g-2".into(), Err("cannot connect".into()));
+                },
+                "member g-2 is not registered",
+            ),
+            (
+                "cluster size disagrees",
+                |s, l| {
+                    s.nodes.remove("g-2");
+                    l.insert("g-2".into(), Err("cannot connect".into()));
+                },
+                "g-0 sees wsrep_cluster_size 3 but 2 node(s) are registered",
+            ),
+            (
+                "synced but not registered",
+                |s, _| {
+                    s.nodes.remove("g-1");
+                },
+                "g-1 is Synced and Primary but not registered",
+            ),
+        ];
+        for (name, mutate, want) in cases {
+            let mut s = base();
+            let mut l = all_synced();
+            mutate(&mut s, &mut l);
+            let r = report_with_live("c", &s, &l);
+            assert!(
+                r.flags.iter().any(|f| f.contains(want)),
+                "{name}: want {want:?} in {:?}",
+                r.flags
+            );
+        }
+    }
+
+    #[test]
+    fn unanswered_live_shows_why_and_skipped_is_said() {
+        let mut l = all_synced();
+        l.insert("g-2".into(), Err("cannot connect to 10.0.0.3:33306".into()));
+        let mut r = report_with_live("c", &base(), &l);
+        assert_eq!(
+            r.members[2].live_error.as_deref(),
+            Some("cannot connect to 10.0.0.3:33306")
+        );
+        assert!(r.members[2].live.is_none());
+        r.live_skipped = Some("no monitor user".into());
+        let t = render_table(&r);
+        assert!(
+            t.contains("no answer: cannot connect to 10.0.0.3:33306"),
+            "{t}"
+        );
+        assert!(t.contains("live state not shown: no monitor user"), "{t}");
+        let j = serde_json::to_value(&r).expect("json");
+        assert_eq!(j["members"][0]["live"]["local_state"], "Synced");
+        assert_eq!(
+            j["members"][2]["live_error"],
+            "cannot connect to 10.0.0.3:33306"
+        );
+    }
+
+    #[test]
+    fn table_mentions_everything() {
+        let t = render_table(&report("c", &base()));
+        for want in ["STEADY", U, "g-0 (10.0.0.1)", "g-2", "free"] {
+            assert!(t.contains(want), "{want} missing in\n{t}");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The haproxy sidecar under test (`galera-sidecar haproxy`, which runs a real haproxy) and a
+//! tiny HTTP responder standing in for a node's `checker serve` (GET /readiness → the status
+//! the test sets).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{bin, die_with_parent};
+
+/// `GET /readiness` answers with the status in `status` (200 or 503).
+pub struct CheckResponder {
+    pub status: Arc<AtomicU16>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CheckResponder {
+    pub async fn start(addr: SocketAddr) -> CheckResponder {
+        let status = Arc::new(AtomicU16::new(200));
+        let s = status.clone();
+        let app = axum::Router::new().route(
+            "/readiness",
+            axum::routing::get(move || {
+                let s = s.clone();
+                async move {
+                    let code = s.load(Ordering::SeqCst);
+                    let code = axum::http::StatusCode::from_u16(code)
+                        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+                    (
+                        code,
+                        if code.is_success() {
+                            "ready\n"
+                        } else {
+                            "not ready: test\n"
+                        },
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("bind the check responder");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        CheckResponder { status, task }
+    }
+
+    pub fn set(&self, code: u16) {
+        self.status.store(code, Ordering::SeqCst);
+    }
+}
+
+impl Drop for CheckResponder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A running `galera-sidecar haproxy`.
+pub struct Sidecar {
+    child: Option<Child>,
+    pub run_dir: PathBuf,
+    pub config: PathBuf,
+    pub listen: SocketAddr,
+    log: PathBuf,
+    global_args: Vec<String>,
+    args: Vec<String>,
+}
+
+impl Sidecar {
+    /// Start it; `dir` holds the run dir, the config and the log. Waits until it has started
+    /// haproxy (its status file names its pid and haproxy's).
+    pub fn start(
+        dir: &Path,
+        global_args: Vec<String>,
+        args: Vec<String>,
+        listen: SocketAddr,
+    ) -> Sidecar {
+        let mut s = Sidecar {
+            child: None,
+            run_dir: dir.join("run"),
+            config: dir.join("haproxy.cfg"),
+            listen,
+            log: dir.join("sidecar.log"),
+            global_args,
+            args,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("sidecar log");
+        let mut cmd = Command::new(bin());
+        cmd.args(&self.global_args)
+            .arg("haproxy")
+            .args(&self.args)
+            .arg("--listen")
+            .arg(self.listen.to_string())
+            .arg("--run-dir")
+            .arg(&self.run_dir)
+            .arg("--haproxy-config")
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("GALERA_") {
+                cmd.env_remove(k);
+            }
+        }
+        die_with_parent(&mut cmd);
+        let child = cmd.spawn().expect("start galera-sidecar haproxy");
+        let pid = child.id();
+        self.child = Some(child);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Some(st) = self.status() {
+                if st["pid"] == pid && st["haproxy_pid"].is_u64() {
+                    return;
+                }
+            }
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("the sidecar exited ({st}); log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the sidecar did not start haproxy; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `status.json`, when present and complete.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let b = std::fs::read(self.run_dir.join("status.json")).ok()?;
+        serde_json::from_slice(&b).ok()
+    }
+
+    pub fn reloads(&self) -> u64 {
+        self.status()
+            .and_then(|s| s["reloads"].as_u64())
+            .expect("status.json with reloads")
+    }
+
+    pub fn rendered(&self) -> String {
+        std::fs::read_to_string(&self.config).expect("read the rendered config")
+    }
+
+    /// Run `galera-sidecar haproxy readiness` against this sidecar's run dir.
+    pub fn readiness(&self) -> Output {
+        Command::new(bin())
+            .args(["haproxy", "readiness"])
+            .args(&self.args)
+            .arg("--run-dir")
+            .arg(&self.run_dir)
+            .env_remove("GALERA_RUN_DIR")
+            .output()
+            .expect("run haproxy readiness")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).expect("running")
+    }
+
+    /// SIGTERM and wait (bounded); returns whether it exited 0.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
+    /// Start it again with the same arguments and directories.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
