@@ -132,12 +132,18 @@ fn single_node_restarts() {
     assert!(c.nodes[2].joined_by_ist_since(off), "IST after SIGTERM");
 
     // 4. A lost volume (datadir emptied) → SST.
+    // The killed incarnation's keys live until its lease expires: wait for that, or
+    // "3 registered" below would be the dead node's keys, not the restarted one's.
     c.nodes[2].kill9();
+    c.check("eviction", || c.wait_until_registered(2));
     std::fs::remove_dir_all(c.nodes[2].datadir()).expect("empty the datadir");
     let off = c.nodes[2].error_log_len();
     c.start(2);
     c.check("rejoin after losing the datadir", || {
         c.wait_steady(3, STEADY_TIMEOUT)
+    });
+    c.check("cluster size 3 after SST", || {
+        c.wait_all_synced(3, STEADY_TIMEOUT)
     });
     assert!(
         c.nodes[2].joined_by_sst_since(off),

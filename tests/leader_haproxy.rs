@@ -262,7 +262,9 @@ impl Bed {
             .find(|l| l.contains("became leader"))
             .unwrap_or_default()
             .to_string();
-        if line.contains("woken by the watch (P/leader deleted)") {
+        // Any watch wake counts: the delete may arrive in the same batch as (or just after)
+        // the old leader's other key changes, and the pass they woke already sees it gone.
+        if line.contains("woken by the watch") {
             self.by_watch += 1;
         } else {
             self.by_tick += 1;
