@@ -225,15 +225,22 @@ impl TestNode {
 
     /// Run SQL as root over the socket; `None` when the server does not answer.
     pub fn sql(&self, query: &str) -> Option<String> {
+        self.sql_result(query).ok()
+    }
+
+    /// Run SQL as root over the socket: its output, or the client's error message.
+    pub fn sql_result(&self, query: &str) -> Result<String, String> {
         let out = Command::new("mariadb")
             .arg("--protocol=socket")
             .arg(format!("--socket={}", self.socket().display()))
             .args(["-uroot", "-N", "-B", "--connect-timeout=2", "-e", query])
             .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .map_err(|e| format!("cannot run mariadb: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
     }
 
     /// A wsrep status variable (name without `wsrep_`).
