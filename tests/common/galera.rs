@@ -14,32 +14,13 @@ use super::{bin, wait_until};
 /// The my.cnf of a test node (small memory, rsync SST, fast failure detection).
 pub fn mycnf(dir: &Path, ip: &str) -> String {
     format!(
-        "[mysqld]\n\
-         user=mysql\n\
-         datadir={d}/data\n\
-         socket={d}/mysqld.sock\n\
-         pid-file={d}/mysqld.pid\n\
-         log-error={d}/error.log\n\
-         tmpdir={d}/tmp\n\
-         bind-address={ip}\n\
-         port=3306\n\
-         skip-name-resolve\n\
-         performance_schema=OFF\n\
-         innodb_buffer_pool_size=16M\n\
-         innodb_buffer_pool_size_max=16M\n\
-         innodb_log_file_size=16M\n\
-         innodb_flush_log_at_trx_commit=1\n\
-         binlog_format=ROW\n\
-         default_storage_engine=InnoDB\n\
-         innodb_autoinc_lock_mode=2\n\
-         max_connections=50\n\
-         wsrep_on=ON\n\
-         wsrep_provider=/usr/lib/galera/libgalera_smm.so\n\
-         wsrep_cluster_name=test\n\
-         wsrep_sst_method=rsync\n\
-         wsrep_sst_receive_address={ip}\n\
-         wsrep_provider_options=\"gcache.size=16M;gmcast.listen_addr=tcp://{ip}:4567;ist.recv_addr={ip}:4568;evs.suspect_timeout=PT5S;evs.inactive_timeout=PT8S\"\n",
-        d = dir.display()
+        "{}innodb_flush_log_at_trx_commit=1\nmax_connections=50\n{}",
+        super::mycnf::server(dir, ip, 3306, &dir.join("tmp")),
+        super::mycnf::galera(
+            ip,
+            "test",
+            ";evs.suspect_timeout=PT5S;evs.inactive_timeout=PT8S"
+        )
     )
 }
 

@@ -20,21 +20,7 @@ impl MariaDb {
     /// `[mysqld]` section. Waits until the node is Synced.
     pub fn bootstrap(ip: &str, extra: &str) -> MariaDb {
         let mut m = Self::prepare(ip, extra);
-        let out = Command::new("mariadb-install-db")
-            .arg(format!("--defaults-file={}", m.cnf().display()))
-            .args([
-                "--user=mysql",
-                "--skip-test-db",
-                "--wsrep-on=OFF",
-                "--auth-root-authentication-method=socket",
-            ])
-            .output()
-            .expect("run mariadb-install-db");
-        assert!(
-            out.status.success(),
-            "mariadb-install-db failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::mycnf::install_db(&m.cnf(), &["--auth-root-authentication-method=socket"]);
         m.start(&["--wsrep-new-cluster"]);
         m.wait_synced(Duration::from_secs(60));
         m
@@ -61,34 +47,10 @@ impl MariaDb {
             child: None,
         };
         std::fs::create_dir_all(m.datadir()).expect("datadir");
-        let d = m.dir.path().display().to_string();
         let cnf = format!(
-            "[mysqld]\n\
-             user=mysql\n\
-             datadir={d}/data\n\
-             socket={d}/mysqld.sock\n\
-             pid-file={d}/mysqld.pid\n\
-             log-error={d}/error.log\n\
-             tmpdir={d}\n\
-             bind-address={ip}\n\
-             port=3306\n\
-             skip-name-resolve\n\
-             performance_schema=OFF\n\
-             innodb_buffer_pool_size=16M\n\
-             innodb_buffer_pool_size_max=16M\n\
-             innodb_log_file_size=16M\n\
-             binlog_format=ROW\n\
-             default_storage_engine=InnoDB\n\
-             innodb_autoinc_lock_mode=2\n\
-             wsrep_on=ON\n\
-             wsrep_provider=/usr/lib/galera/libgalera_smm.so\n\
-             wsrep_cluster_address=gcomm://\n\
-             wsrep_cluster_name=checker-test\n\
-             wsrep_node_address={ip}\n\
-             wsrep_sst_receive_address={ip}\n\
-             wsrep_sst_method=rsync\n\
-             wsrep_provider_options=\"gcache.size=16M;gmcast.listen_addr=tcp://{ip}:4567;ist.recv_addr={ip}:4568;pc.recovery=false\"\n\
-             {extra}\n"
+            "{}wsrep_cluster_address=gcomm://\nwsrep_node_address={ip}\n{}{extra}\n",
+            super::mycnf::server(m.dir.path(), ip, 3306, m.dir.path()),
+            super::mycnf::galera(ip, "checker-test", ";pc.recovery=false"),
         );
         std::fs::write(m.cnf(), cnf).expect("write my.cnf");
         let chown = Command::new("chown")

@@ -11,6 +11,7 @@ pub mod galera;
 pub mod haproxy;
 pub mod kubelet;
 pub mod mariadb;
+pub mod mycnf;
 pub mod nft;
 pub mod plain_mariadb;
 pub mod writers;

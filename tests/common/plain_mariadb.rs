@@ -41,25 +41,12 @@ impl PlainMariadb {
         std::fs::write(d.join("init.sql"), init).expect("init.sql");
         chown_mysql(&d.join("init.sql"));
         let cnf = format!(
-            "[mysqld]\n\
-             datadir={d}/data\nsocket={d}/mysqld.sock\npid-file={d}/mysqld.pid\n\
-             log-error={d}/error.log\ntmpdir={d}\nbind-address={ip}\nport={port}\nserver-id={server_id}\n\
-             skip-name-resolve\nperformance_schema=OFF\ninnodb_buffer_pool_size=16M\n\
-             innodb_buffer_pool_size_max=16M\ninnodb_log_file_size=16M\nwsrep_on=OFF\n\
-             init-file={d}/init.sql\n",
-            d = d.display()
+            "{}server-id={server_id}\nwsrep_on=OFF\ninit-file={}/init.sql\n",
+            super::mycnf::server(d, ip, port, d),
+            d.display()
         );
         std::fs::write(d.join("my.cnf"), cnf).expect("my.cnf");
-        let out = Command::new("mariadb-install-db")
-            .arg(format!("--defaults-file={}", d.join("my.cnf").display()))
-            .args(["--user=mysql", "--skip-test-db", "--wsrep-on=OFF"])
-            .output()
-            .expect("run mariadb-install-db");
-        assert!(
-            out.status.success(),
-            "mariadb-install-db failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::mycnf::install_db(&d.join("my.cnf"), &[]);
         let mut m = PlainMariadb {
             ip: ip.to_string(),
             port,
