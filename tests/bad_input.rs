@@ -112,6 +112,16 @@ fn assert_config_error(case: &str, out: &Output, needles: &[&str]) {
     assert!(!err.contains("panicked"), "{case}: {err}");
 }
 
+/// Exit code `code`, and stderr names every needle (the problem and the fix); no panic.
+fn assert_fails_naming(case: &str, out: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "{case}: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{case}: `{n}` not in {err}");
+    }
+    assert!(!err.contains("panicked"), "{case}: {err}");
+}
+
 /// Arguments naming a node for the entrypoint (no hostname lookups).
 fn node_args() -> Vec<String> {
     ["--node-name", "g-0", "--node-address", "127.0.110.2"]
@@ -474,11 +484,12 @@ fn taken_ports_are_named_with_the_option_to_change() {
         ],
         &[],
     );
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "haproxy: {err}");
-    for n in [addr.as_str(), "already listens", "--listen / GALERA_LISTEN"] {
-        assert!(err.contains(n), "haproxy: `{n}` not in {err}");
-    }
+    assert_fails_naming(
+        "haproxy",
+        &out,
+        1,
+        &[addr.as_str(), "already listens", "--listen / GALERA_LISTEN"],
+    );
     // checker serve --listen on a taken port.
     let out = run(
         &[
@@ -491,11 +502,12 @@ fn taken_ports_are_named_with_the_option_to_change() {
         ],
         &[],
     );
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "checker serve: {err}");
-    for n in [addr.as_str(), "already listens", "GALERA_CHECKER_LISTEN"] {
-        assert!(err.contains(n), "checker serve: `{n}` not in {err}");
-    }
+    assert_fails_naming(
+        "checker serve",
+        &out,
+        1,
+        &[addr.as_str(), "already listens", "GALERA_CHECKER_LISTEN"],
+    );
     drop(taken);
 }
 
@@ -519,11 +531,12 @@ fn etcd_unreachable_status_fails_naming_the_endpoint_and_the_entrypoint_waits() 
         ],
         &[],
     );
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "status: {err}");
-    for n in [endpoint.as_str(), "unreachable", "--etcd-endpoints"] {
-        assert!(err.contains(n), "status: `{n}` not in {err}");
-    }
+    assert_fails_naming(
+        "status",
+        &out,
+        1,
+        &[endpoint.as_str(), "unreachable", "--etcd-endpoints"],
+    );
     // set-state too.
     let out = run(
         &[
@@ -536,8 +549,7 @@ fn etcd_unreachable_status_fails_naming_the_endpoint_and_the_entrypoint_waits() 
         ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(1), "set-state: {}", stderr(&out));
-    assert!(stderr(&out).contains(&endpoint), "{}", stderr(&out));
+    assert_fails_naming("set-state", &out, 1, &[endpoint.as_str()]);
 
     // The entrypoint keeps retrying with a log line, and stops cleanly on SIGTERM.
     let dd = small_datadir(dir.path());
