@@ -104,6 +104,11 @@ fn joined_catching_up(c: &Cluster, i: usize) {
             })
         })
     });
+    // A Joined node sends SYNC as soon as its receive queue is down to the flow-control
+    // lower limit (gcs.fc_limit × gcs.fc_factor, ~28 write-sets by default with 3 nodes):
+    // with the default a short backlog goes Desynced → Synced without a visible Joined.
+    // Lowered on this node, it stays Joined until it has applied everything queued.
+    set_provider_options(&c.nodes[i], "gcs.fc_limit=1;gcs.fc_factor=0");
     let lock = ReadLock::take(&c.nodes[i]);
     c.check("paused node desynced", || {
         common::wait_until(
@@ -192,9 +197,16 @@ fn joined_catching_up(c: &Cluster, i: usize) {
         live.len(),
         run_lengths(ready.iter().map(|(_, l)| l.split(" (").next().unwrap_or(l)))
     );
+    set_provider_options(&c.nodes[i], "gcs.fc_limit=16;gcs.fc_factor=1.0");
     // The backlog really was applied.
     let sums = |n: usize| c.nodes[n].sql("SELECT MIN(v), MAX(v) FROM t.big");
     assert_eq!(sums(i), sums(0), "g-{i} applied every update g-0 committed");
+}
+
+fn set_provider_options(node: &common::galera::TestNode, opts: &str) {
+    if let Err(e) = node.sql_result(&format!("SET GLOBAL wsrep_provider_options = '{opts}'")) {
+        panic!("{}: set {opts}: {e}", node.name);
+    }
 }
 
 /// `UPDATE t.big SET v = v + 1` committed on a node over and over, in the background.
