@@ -179,8 +179,9 @@ fn unknown_position_needs_force_bootstrap() {
 }
 
 /// force-bootstrap of a node behind the others: it bootstraps; the nodes ahead are refused
-/// with a message naming `resync`; after `resync` they rejoin; the key is consumed and a
-/// later outage elects normally.
+/// with a message naming `resync`; after `resync` they rejoin — one that crashes and restarts
+/// before STEADY rejoins too (its datadir's recovery mark); the key is consumed and a later
+/// outage elects normally.
 #[test]
 fn force_bootstrap_of_a_stale_node() {
     let mut c = steady_cluster(135, 3);
@@ -206,17 +207,43 @@ fn force_bootstrap_of_a_stale_node() {
         c.status()["force_bootstrap"].is_null(),
         "force-bootstrap consumed"
     );
-    for n in ["g-1", "g-2"] {
-        assert!(c.cli(&["resync", n]).status.success());
-    }
+    // resync g-1 only: it joins the recovered cluster (SST) while g-2 stays refused, so the
+    // cluster stays in RECOVERY; the recovered cluster then commits more.
+    assert!(c.cli(&["resync", "g-1"]).status.success());
+    c.check("g-1 joined the recovered cluster", || {
+        c.wait_until_registered(2)
+    });
+    c.write_rows(0, 200, 5);
+    let mark = c.nodes[1].datadir().join("galera-sidecar.recovery");
+    c.check("g-1's datadir marked", || {
+        common::wait_until("the recovery mark", Duration::from_secs(30), || {
+            mark.exists()
+        })
+    });
+    // g-1 crashes and restarts before STEADY: now past the recorded winner's position, it
+    // rejoins (its newer commits are the recovered cluster's), not refused as "ahead".
+    c.nodes[1].kill9();
+    c.check("g-1 evicted", || c.wait_until_registered(1));
+    let from = c.nodes[1].log().len();
+    c.start(1);
+    c.check("g-1 rejoined before STEADY", || c.wait_until_registered(2));
+    let log = c.nodes[1].log()[from..].to_string();
+    assert!(!log.contains("ahead of"), "g-1 refused as ahead:\n{log}");
+    assert_eq!(
+        c.state().as_deref(),
+        Some("RECOVERY"),
+        "still before STEADY"
+    );
+    assert_eq!(c.count_rows(1), Some(15));
+    assert!(c.cli(&["resync", "g-2"]).status.success());
     c.check("resynced", || c.wait_steady(3, STEADY_TIMEOUT));
-    c.assert_rows_everywhere(10);
+    c.assert_rows_everywhere(15);
     // A later outage elects normally (no forced winner left).
     c.write_rows(2, 100, 5);
     c.kill_all();
     c.start_all();
     c.check("normal election", || c.wait_steady(3, STEADY_TIMEOUT));
-    c.assert_rows_everywhere(15);
+    c.assert_rows_everywhere(20);
 }
 
 /// etcd wiped while the cluster runs: no new uuid, keys restored, readiness never drops.

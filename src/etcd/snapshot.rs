@@ -113,6 +113,14 @@ pub struct RecoveryRecord {
     pub reason: String,
 }
 
+impl RecoveryRecord {
+    /// This record's identity (winner and decision time), as a datadir's recovery marker
+    /// stores it.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.winner, self.at)
+    }
+}
+
 /// `P/lock`: the holder's name and the revision that created the key (the fencing token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LockEntry {

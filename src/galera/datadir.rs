@@ -89,6 +89,34 @@ pub fn wipe(datadir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Written once the node is Synced in a cluster recovered under a `P/recovery` record: the
+/// record's id. Proof that whatever this datadir holds beyond the recorded winner's position
+/// came from the recovered cluster (the only Primary Component of that history), so a restart
+/// before STEADY is not "ahead of the winner". An SST copies it with the data it describes;
+/// `resync` wipes it with the data.
+pub const RECOVERY_JOINED: &str = "galera-sidecar.recovery";
+
+/// The recovery record this datadir joined ([`RECOVERY_JOINED`]), if any.
+pub fn recovery_joined(datadir: &Path) -> Option<String> {
+    let s = std::fs::read_to_string(datadir.join(RECOVERY_JOINED)).ok()?;
+    let id = s.trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// Record that this datadir joined the cluster recovered under record `id`.
+pub fn write_recovery_joined(
+    datadir: &Path,
+    id: &str,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<()> {
+    let p = datadir.join(RECOVERY_JOINED);
+    crate::checker::state_file::write_atomic(&p, format!("{id}\n").as_bytes(), 0o640)?;
+    if let Some((u, g)) = owner {
+        let _ = std::os::unix::fs::chown(&p, Some(u), Some(g));
+    }
+    Ok(())
+}
+
 /// Write `init.ok` (with the time, for people).
 pub fn write_init_ok(datadir: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
     let p = datadir.join(INIT_OK);

@@ -24,6 +24,8 @@ pub struct Observation<'a> {
     pub reachable: &'a BTreeSet<String>,
     /// `--peers` members answering on their Galera port (probed only before a brand-new bootstrap).
     pub peers_answering: &'a [String],
+    /// The recovery record this datadir joined (its marker file), if any.
+    pub joined_recovery: Option<&'a str>,
 }
 
 /// What to do next.
@@ -129,7 +131,7 @@ pub fn decide(o: &Observation) -> Plan {
             }
         }
         if let Some(rec) = &snap.recovery {
-            if let Some(ahead) = ahead_of_winner(rec, o.me, o.position) {
+            if let Some(ahead) = ahead_of_winner(rec, o.me, o.position, o.joined_recovery) {
                 return Plan::Refuse {
                     reason: format!(
                         "this node is {ahead} transaction(s) ahead of {} which bootstrapped the recovery at {}; \
@@ -246,6 +248,8 @@ mod tests {
         peers: &'static [&'static str],
         bootstrap_by: Option<&'static str>,
         recovery_at: Option<i64>,
+        /// The datadir's recovery marker.
+        joined: Option<&'static str>,
         want: &'static str,
         fragment: &'static str,
     }
@@ -262,6 +266,7 @@ mod tests {
             peers: &[],
             bootstrap_by: None,
             recovery_at: None,
+            joined: None,
             want: "",
             fragment: "",
         }
@@ -320,6 +325,7 @@ mod tests {
             position: &c.position,
             reachable: &reachable,
             peers_answering: &peers,
+            joined_recovery: c.joined,
         })
     }
 
@@ -430,6 +436,27 @@ mod tests {
                 want: "refuse",
                 fragment: "4 transaction(s) ahead",
                 ..base("ahead of a forced winner")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: k(9),
+                recovery_at: Some(5),
+                state: Some("RECOVERY"),
+                joined: Some("g-0@1"),
+                want: "join",
+                ..base("ahead of the winner because it joined the recovered cluster (marker)")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: k(9),
+                recovery_at: Some(5),
+                state: Some("RECOVERY"),
+                joined: Some("g-0@0"),
+                want: "refuse",
+                fragment: "4 transaction(s) ahead",
+                ..base("a marker of an earlier recovery proves nothing")
             },
             Case {
                 nodes: &["g-0"],

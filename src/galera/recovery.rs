@@ -206,10 +206,17 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize) -> Election {
 
 /// Is `name` ahead of the recorded winner (same cluster, higher seqno)? Joining would
 /// discard its newer commits by SST: such a node is refused until the operator's `resync`.
-pub fn ahead_of_winner(record: &RecoveryRecord, me: &str, mine: &Position) -> Option<i64> {
+/// `joined`: the recovery record this datadir already joined (its marker file), if any.
+pub fn ahead_of_winner(
+    record: &RecoveryRecord,
+    me: &str,
+    mine: &Position,
+    joined: Option<&str>,
+) -> Option<i64> {
     // The winner itself is never "ahead" of its own record: after it bootstrapped, the
-    // recovered cluster commits more, and its seqno grows with it.
-    if record.winner == me {
+    // recovered cluster commits more, and its seqno grows with it. Nor is a node that joined
+    // the recovered cluster and restarted before STEADY: its newer commits are the cluster's.
+    if record.winner == me || joined == Some(record.id().as_str()) {
         return None;
     }
     match (mine, &record.position) {
@@ -481,16 +488,32 @@ mod tests {
             reason: "force".into(),
         };
         assert_eq!(
-            ahead_of_winner(&rec, "g-1", &Position::known(U, 9)),
+            ahead_of_winner(&rec, "g-1", &Position::known(U, 9), None),
             Some(4)
         );
-        assert_eq!(ahead_of_winner(&rec, "g-1", &Position::known(U, 5)), None);
-        assert_eq!(ahead_of_winner(&rec, "g-1", &Position::known(V, 50)), None);
-        assert_eq!(ahead_of_winner(&rec, "g-1", &Position::Fresh), None);
         assert_eq!(
-            ahead_of_winner(&rec, "g-0", &Position::known(U, 18)),
+            ahead_of_winner(&rec, "g-1", &Position::known(U, 5), None),
+            None
+        );
+        assert_eq!(
+            ahead_of_winner(&rec, "g-1", &Position::known(V, 50), None),
+            None
+        );
+        assert_eq!(ahead_of_winner(&rec, "g-1", &Position::Fresh, None), None);
+        assert_eq!(
+            ahead_of_winner(&rec, "g-0", &Position::known(U, 18), None),
             None,
             "the winner itself"
+        );
+        assert_eq!(
+            ahead_of_winner(&rec, "g-1", &Position::known(U, 9), Some("g-0@1")),
+            None,
+            "joined the cluster recovered under this record"
+        );
+        assert_eq!(
+            ahead_of_winner(&rec, "g-1", &Position::known(U, 9), Some("g-0@0")),
+            Some(4),
+            "joined an earlier recovery"
         );
     }
 }

@@ -155,6 +155,30 @@ pub fn leave_for_recovery(
     None
 }
 
+/// Should the datadir be marked as having joined the cluster recovered under `P/recovery`
+/// (`Some(record id)`)? When this node is Synced and Primary with uuid = `P/uuid` while the
+/// cluster is still in RECOVERY under a record, and the datadir does not carry that mark yet
+/// (`marked`). The mark lets a restart before STEADY rejoin instead of being refused as
+/// "ahead of the winner": its newer commits are the recovered cluster's.
+pub fn recovery_mark_due(
+    s: &WsrepStatus,
+    snap: &ClusterSnapshot,
+    marked: Option<&str>,
+) -> Option<String> {
+    if !(s.is_synced() && s.is_primary()) {
+        return None;
+    }
+    if !matches!(snap.state, Some(StateValue::Known(ClusterState::Recovery))) {
+        return None;
+    }
+    let same_uuid = snap
+        .uuid
+        .as_deref()
+        .is_some_and(|u| u.eq_ignore_ascii_case(s.cluster_state_uuid()));
+    let id = snap.recovery.as_ref()?.id();
+    (same_uuid && marked != Some(id.as_str())).then_some(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +373,83 @@ mod tests {
                 (Some(got), Some(w)) => assert!(got.contains(w), "{what}: {got}"),
                 (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn recovery_mark_table() {
+        use crate::etcd::snapshot::RecoveryRecord;
+        use crate::position::Position;
+        let snap = |state: ClusterState, uuid: &str, record: bool| ClusterSnapshot {
+            state: Some(StateValue::Known(state)),
+            uuid: Some(uuid.into()),
+            recovery: record.then(|| RecoveryRecord {
+                winner: "g-0".into(),
+                position: Position::known(U, 5),
+                decided_by: "g-0".into(),
+                at: 7,
+                reason: "force-bootstrap".into(),
+            }),
+            ..Default::default()
+        };
+        let synced = status("Synced", "4", "Primary", U);
+        let joined = status("Joined", "3", "Primary", U);
+        let non_prim = status("Synced", "4", "non-Primary", U);
+        let other = "11111111-2222-3333-4444-555555555555";
+        use ClusterState::*;
+        let cases = [
+            // (what, status, snapshot, already marked, want)
+            (
+                "Synced in the recovered cluster",
+                &synced,
+                snap(Recovery, U, true),
+                None,
+                Some("g-0@7"),
+            ),
+            (
+                "already marked",
+                &synced,
+                snap(Recovery, U, true),
+                Some("g-0@7"),
+                None,
+            ),
+            (
+                "marked for an earlier record",
+                &synced,
+                snap(Recovery, U, true),
+                Some("g-0@1"),
+                Some("g-0@7"),
+            ),
+            (
+                "not Synced yet",
+                &joined,
+                snap(Recovery, U, true),
+                None,
+                None,
+            ),
+            (
+                "not Primary",
+                &non_prim,
+                snap(Recovery, U, true),
+                None,
+                None,
+            ),
+            (
+                "another history",
+                &synced,
+                snap(Recovery, other, true),
+                None,
+                None,
+            ),
+            ("no record", &synced, snap(Recovery, U, false), None, None),
+            ("STEADY already", &synced, snap(Steady, U, true), None, None),
+        ];
+        for (what, st, sn, marked, want) in cases {
+            assert_eq!(
+                recovery_mark_due(st, &sn, marked).as_deref(),
+                want,
+                "{what}"
+            );
         }
     }
 

@@ -172,12 +172,14 @@ pub async fn start(
                     } else {
                         vec![]
                     };
+                let joined = super::datadir::recovery_joined(&node.cfg.opts.datadir);
                 decide(&Observation {
                     snap: &snap,
                     me: &node.cfg.name,
                     position: &position,
                     reachable: &reachable,
                     peers_answering: &peers,
+                    joined_recovery: joined.as_deref(),
                 })
             }
         };
@@ -385,7 +387,8 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
                 if rec.winner == me {
                     return Ok(QueueOutcome::Bootstrap(rec));
                 }
-                if let Some(ahead) = ahead_of_winner(&rec, &me, position) {
+                let joined = super::datadir::recovery_joined(&node.cfg.opts.datadir);
+                if let Some(ahead) = ahead_of_winner(&rec, &me, position, joined.as_deref()) {
                     return Ok(QueueOutcome::Refused(format!(
                         "this node is {ahead} transaction(s) ahead of {} which bootstraps the recovery at {}; \
                          joining would discard them by SST. Keep them, or discard them with `galera-sidecar resync {me}`",
@@ -530,12 +533,14 @@ async fn join_locked(
     // Re-decide on a snapshot read under the lock.
     let snap = node.snapshot().await?;
     let reachable = probe_registered(node, &snap).await;
+    let joined = super::datadir::recovery_joined(&node.cfg.opts.datadir);
     let plan = decide(&Observation {
         snap: &snap,
         me: &node.cfg.name,
         position,
         reachable: &reachable,
         peers_answering: &[],
+        joined_recovery: joined.as_deref(),
     });
     let Plan::Join {
         peers,
@@ -656,12 +661,14 @@ async fn bootstrap_locked(
     let (reason, state_cond, state_ops) = match &rec {
         None => {
             let peers = probe_peers(node).await;
+            let joined = super::datadir::recovery_joined(&node.cfg.opts.datadir);
             let plan = decide(&Observation {
                 snap: &snap,
                 me: &me,
                 position,
                 reachable: &BTreeSet::new(),
                 peers_answering: &peers,
+                joined_recovery: joined.as_deref(),
             });
             if !matches!(plan, Plan::NewCluster { .. }) {
                 info!(

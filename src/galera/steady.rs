@@ -12,7 +12,8 @@ use tracing::{info, warn};
 use super::mysqld::ChildProc;
 use super::node::Node;
 use super::rules::{
-    eligibility, leader_action, leave_for_recovery, should_register, steady_due, LeaderAction,
+    eligibility, leader_action, leave_for_recovery, recovery_mark_due, should_register, steady_due,
+    LeaderAction,
 };
 use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::StateValue;
@@ -42,6 +43,7 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
     // the periodic check drove it).
     let mut woken_by = "start";
     let mut primary_at = tokio::time::Instant::now();
+    let mut recovery_mark = super::datadir::recovery_joined(&node.cfg.opts.datadir);
     loop {
         if let Some(code) = child.try_code() {
             warn!("mariadbd exited with status {code}; deregistering and exiting with it");
@@ -109,6 +111,21 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                 if last_etcd_error.elapsed() >= Duration::from_secs(10) {
                     warn!("etcd: {e}; mariadbd keeps running, retrying");
                     last_etcd_error = tokio::time::Instant::now();
+                }
+            }
+        }
+        if let (Some(s), Some(snap)) = (&status, &view.snap) {
+            if let Some(id) = recovery_mark_due(s, snap, recovery_mark.as_deref()) {
+                let owner = super::datadir::user_ids(&node.cfg.opts.mysql_user);
+                match super::datadir::write_recovery_joined(&node.cfg.opts.datadir, &id, owner) {
+                    Ok(()) => {
+                        info!(
+                            "marked the datadir as joined to the cluster recovered under {id}: \
+                             a restart before STEADY rejoins instead of being refused as ahead"
+                        );
+                        recovery_mark = Some(id);
+                    }
+                    Err(e) => warn!("cannot write the recovery mark: {e}"),
                 }
             }
         }
