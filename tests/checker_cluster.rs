@@ -56,10 +56,8 @@ struct ReadLock(std::process::Child);
 impl ReadLock {
     fn take(node: &common::galera::TestNode) -> ReadLock {
         use std::io::Write;
-        let mut child = std::process::Command::new("mariadb")
-            .arg("--protocol=socket")
-            .arg(format!("--socket={}", node.socket().display()))
-            .args(["-uroot", "-N", "-B"])
+        let mut child = common::galera::root_client(&node.socket())
+            .args(["-N", "-B"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -224,10 +222,8 @@ impl UpdateLoop {
         let thread = std::thread::spawn(move || {
             let mut done = 0;
             while !flag.load(Ordering::SeqCst) {
-                let ok = std::process::Command::new("mariadb")
-                    .arg("--protocol=socket")
-                    .arg(format!("--socket={}", socket.display()))
-                    .args(["-uroot", "-e", "UPDATE t.big SET v = v + 1"])
+                let ok = common::galera::root_client(&socket)
+                    .args(["-e", "UPDATE t.big SET v = v + 1"])
                     .output()
                     .is_ok_and(|o| o.status.success());
                 if ok {

@@ -109,22 +109,29 @@ pub fn write_recovery_joined(
     id: &str,
     owner: Option<(u32, u32)>,
 ) -> std::io::Result<()> {
-    let p = datadir.join(RECOVERY_JOINED);
-    crate::checker::state_file::write_atomic(&p, format!("{id}\n").as_bytes(), 0o640)?;
-    if let Some((u, g)) = owner {
-        let _ = std::os::unix::fs::chown(&p, Some(u), Some(g));
-    }
-    Ok(())
+    write_mark(datadir, RECOVERY_JOINED, id, owner)
 }
 
 /// Write `init.ok` (with the time, for people).
 pub fn write_init_ok(datadir: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
-    let p = datadir.join(INIT_OK);
-    crate::checker::state_file::write_atomic(
-        &p,
-        format!("{}\n", crate::etcd::unix_now()).as_bytes(),
-        0o640,
-    )?;
+    write_mark(
+        datadir,
+        INIT_OK,
+        &crate::etcd::unix_now().to_string(),
+        owner,
+    )
+}
+
+/// One of our marker files in the datadir: `line`, written atomically, mode 0640, owned by
+/// mariadbd's user (`owner`) so that it can be copied by an SST and wiped with the data.
+fn write_mark(
+    datadir: &Path,
+    name: &str,
+    line: &str,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<()> {
+    let p = datadir.join(name);
+    crate::checker::state_file::write_atomic(&p, format!("{line}\n").as_bytes(), 0o640)?;
     if let Some((u, g)) = owner {
         let _ = std::os::unix::fs::chown(&p, Some(u), Some(g));
     }

@@ -158,6 +158,12 @@ pub struct Node {
 }
 
 impl Node {
+    /// The recovery record this node's datadir joined (its marker file), read afresh: a
+    /// `resync` wipes it with the data.
+    pub fn recovery_mark(&self) -> Option<String> {
+        super::datadir::recovery_joined(&self.cfg.opts.datadir)
+    }
+
     pub fn stopping(&self) -> bool {
         *self.shutdown.borrow()
     }

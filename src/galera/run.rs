@@ -172,7 +172,7 @@ pub async fn start(
                     } else {
                         vec![]
                     };
-                let joined = super::datadir::recovery_joined(&node.cfg.opts.datadir);
+                let joined = node.recovery_mark();
                 decide(&Observation {
                     snap: &snap,
                     me: &node.cfg.name,
@@ -387,7 +387,7 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
                 if rec.winner == me {
                     return Ok(QueueOutcome::Bootstrap(rec));
                 }
-                let joined = super::datadir::recovery_joined(&node.cfg.opts.datadir);
+                let joined = node.recovery_mark();
                 if let Some(ahead) = ahead_of_winner(&rec, &me, position, joined.as_deref()) {
                     return Ok(QueueOutcome::Refused(format!(
                         "this node is {ahead} transaction(s) ahead of {} which bootstraps the recovery at {}; \
@@ -533,7 +533,7 @@ async fn join_locked(
     // Re-decide on a snapshot read under the lock.
     let snap = node.snapshot().await?;
     let reachable = probe_registered(node, &snap).await;
-    let joined = super::datadir::recovery_joined(&node.cfg.opts.datadir);
+    let joined = node.recovery_mark();
     let plan = decide(&Observation {
         snap: &snap,
         me: &node.cfg.name,
@@ -661,7 +661,7 @@ async fn bootstrap_locked(
     let (reason, state_cond, state_ops) = match &rec {
         None => {
             let peers = probe_peers(node).await;
-            let joined = super::datadir::recovery_joined(&node.cfg.opts.datadir);
+            let joined = node.recovery_mark();
             let plan = decide(&Observation {
                 snap: &snap,
                 me: &me,

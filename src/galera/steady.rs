@@ -43,7 +43,7 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
     // the periodic check drove it).
     let mut woken_by = "start";
     let mut primary_at = tokio::time::Instant::now();
-    let mut recovery_mark = super::datadir::recovery_joined(&node.cfg.opts.datadir);
+    let mut recovery_mark = node.recovery_mark();
     loop {
         if let Some(code) = child.try_code() {
             warn!("mariadbd exited with status {code}; deregistering and exiting with it");

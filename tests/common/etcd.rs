@@ -157,18 +157,13 @@ impl EtcdServer {
 
     /// Run the real `etcdctl` (API v3) against this server, as an operator would.
     pub fn etcdctl(&self, args: &[&str]) -> Output {
-        let out = Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .args(["--endpoints", &self.endpoint(), "--command-timeout", "5s"])
-            .args(args)
-            .output()
-            .expect("run etcdctl (is etcd-client installed?)");
-        assert!(
-            out.status.success(),
-            "etcdctl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        super::run_ok(
+            Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .args(["--endpoints", &self.endpoint(), "--command-timeout", "5s"])
+                .args(args),
+            &format!("etcdctl {args:?} (is etcd-client installed?)"),
+        )
     }
 
     /// The sum of the Prometheus samples on etcd's `/metrics` whose line starts with `prefix`

@@ -11,6 +11,15 @@ use std::time::{Duration, Instant};
 use super::etcd::EtcdServer;
 use super::{bin, wait_until};
 
+/// The `mariadb` client as root over the server's unix socket; callers add the rest.
+pub fn root_client(socket: &Path) -> Command {
+    let mut c = Command::new("mariadb");
+    c.arg("--protocol=socket")
+        .arg(format!("--socket={}", socket.display()))
+        .arg("-uroot");
+    c
+}
+
 /// The my.cnf of a test node (small memory, rsync SST, fast failure detection).
 pub fn mycnf(dir: &Path, ip: &str) -> String {
     format!(
@@ -211,10 +220,8 @@ impl TestNode {
 
     /// Run SQL as root over the socket: its output, or the client's error message.
     pub fn sql_result(&self, query: &str) -> Result<String, String> {
-        let out = Command::new("mariadb")
-            .arg("--protocol=socket")
-            .arg(format!("--socket={}", self.socket().display()))
-            .args(["-uroot", "-N", "-B", "--connect-timeout=2", "-e", query])
+        let out = root_client(&self.socket())
+            .args(["-N", "-B", "--connect-timeout=2", "-e", query])
             .output()
             .map_err(|e| format!("cannot run mariadb: {e}"))?;
         if out.status.success() {

@@ -60,6 +60,16 @@ pub fn cli(endpoint: &str, cluster: &str, args: &[&str]) -> Output {
         .expect("run galera-sidecar")
 }
 
+/// Run a test prerequisite (`what` names it in the panic) that must succeed; panics with its
+/// stderr when it does not.
+pub fn run_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(out.status.success(), "{what} failed: {}", stderr(&out));
+    out
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

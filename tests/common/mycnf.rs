@@ -50,15 +50,11 @@ pub fn galera(ip: &str, cluster: &str, provider_extra: &str) -> String {
 /// `mariadb-install-db` for the datadir of `cnf`, as `mysql`, wsrep off (TESTBED.md: with
 /// wsrep on it fails); `extra` arguments appended. Panics with its stderr on failure.
 pub fn install_db(cnf: &Path, extra: &[&str]) {
-    let out = Command::new("mariadb-install-db")
-        .arg(format!("--defaults-file={}", cnf.display()))
-        .args(["--user=mysql", "--skip-test-db", "--wsrep-on=OFF"])
-        .args(extra)
-        .output()
-        .expect("run mariadb-install-db");
-    assert!(
-        out.status.success(),
-        "mariadb-install-db failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    super::run_ok(
+        Command::new("mariadb-install-db")
+            .arg(format!("--defaults-file={}", cnf.display()))
+            .args(["--user=mysql", "--skip-test-db", "--wsrep-on=OFF"])
+            .args(extra),
+        "mariadb-install-db",
     );
 }
