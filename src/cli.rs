@@ -154,15 +154,27 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// One-shot: in the current or next recovery, NAME bootstraps whatever its seqno
+    /// One-shot: in the current or next recovery, NAME bootstraps. Bound to NAME's reported
+    /// position (ignored if it moves) and expiring; prints the known positions and the loss.
     ForceBootstrap {
         /// The node that bootstraps
         name: String,
+        /// How long the request stands (e.g. 30m, 1h)
+        #[arg(long, env = "GALERA_EXPIRES", value_parser = parse_duration, default_value = "1h")]
+        expires: Duration,
+        /// Allow a fresh (empty), unknown or foreign datadir to start the cluster: the other
+        /// nodes' data is then refused, never overwritten, and the cluster starts from NAME's
+        #[arg(long)]
+        accept_data_loss: bool,
     },
-    /// One-shot: a node refused for split brain discards its data and rejoins by SST
+    /// One-shot: a refused node discards its datadir and rejoins by SST. Bound to the position
+    /// it was refused with, expiring; exit 1 and nothing written when NAME is not refused
     Resync {
         /// The refused node
         name: String,
+        /// How long the request stands (e.g. 30m, 1h)
+        #[arg(long, env = "GALERA_EXPIRES", value_parser = parse_duration, default_value = "1h")]
+        expires: Duration,
     },
     /// Forget a member after a scale-down, so recovery stops waiting for it
     RemoveMember {

@@ -101,15 +101,23 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
             );
             Ok(0)
         }
-        Command::ForceBootstrap { name } => {
+        Command::ForceBootstrap {
+            name,
+            expires,
+            accept_data_loss,
+        } => {
             println!(
                 "{}",
-                status::force_bootstrap(&connect().await?, name).await?
+                status::force_bootstrap(&connect().await?, name, *expires, *accept_data_loss)
+                    .await?
             );
             Ok(0)
         }
-        Command::Resync { name } => {
-            println!("{}", status::resync(&connect().await?, name).await?);
+        Command::Resync { name, expires } => {
+            println!(
+                "{}",
+                status::resync(&connect().await?, name, *expires).await?
+            );
             Ok(0)
         }
         Command::RemoveMember { name, force } => {

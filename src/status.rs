@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::etcd::snapshot::{BootstrapRecord, RecoveryRecord, StateValue};
+use crate::etcd::snapshot::{
+    BootstrapRecord, ForceRequest, RecoveryRecord, ResyncRequest, StateValue,
+};
 use crate::etcd::{absent, delete_op, present, put_op, ClusterSnapshot, ClusterState, Etcd};
+use crate::galera::safety::{self, History};
 use crate::position::Position;
 
 /// One member (or registered/queued node) as `status` shows it.
@@ -27,6 +30,10 @@ pub struct MemberRow {
     pub position: Option<String>,
     pub refused: Option<String>,
     pub resync_requested: bool,
+    /// Why the pending resync request is not obeyed (expired, unbound, position moved).
+    pub resync_ignored: Option<String>,
+    /// The datadir position the node's entrypoint reports (census), while it runs.
+    pub reported: Option<String>,
     /// Live wsrep state, when the node answered (filled by the caller).
     pub live: Option<LiveState>,
     /// Why there is no live state: the node did not answer, or it was not asked.
@@ -91,7 +98,13 @@ pub struct StatusReport {
     pub lock_holder: Option<String>,
     pub bootstrap: Option<BootstrapRecord>,
     pub recovery: Option<RecoveryRecord>,
-    pub force_bootstrap: Option<String>,
+    pub force_bootstrap: Option<ForceRequest>,
+    /// Why the pending force-bootstrap request is not obeyed (expired, unbound, position moved,
+    /// a fresh/unknown/foreign datadir without --accept-data-loss).
+    pub force_bootstrap_ignored: Option<String>,
+    /// The histories (uuid, highest seqno, holders) the nodes report; two or more means two
+    /// clusters' data exist side by side.
+    pub histories: Vec<History>,
     pub members: Vec<MemberRow>,
     /// Why no node's live state was asked for (e.g. no monitor user configured).
     pub live_skipped: Option<String>,
@@ -106,7 +119,8 @@ pub fn report_with_live(
     snap: &ClusterSnapshot,
     live: &BTreeMap<String, LiveResult>,
 ) -> StatusReport {
-    let mut r = report(cluster, snap);
+    let now = crate::etcd::unix_now();
+    let mut r = report_at(cluster, snap, now);
     for m in &mut r.members {
         match live.get(&m.name) {
             Some(Ok(l)) => m.live = Some(l.clone()),
@@ -114,13 +128,34 @@ pub fn report_with_live(
             None => {}
         }
     }
-    r.flags = flags(snap, &r.members);
+    r.flags = flags(snap, &r.members, now);
     r
 }
 
-/// Build the report from a snapshot (pure).
+/// Build the report from a snapshot, now.
 pub fn report(cluster: &str, snap: &ClusterSnapshot) -> StatusReport {
+    report_at(cluster, snap, crate::etcd::unix_now())
+}
+
+/// The position a node reports: its queue entry, else its census entry.
+fn reported_position(snap: &ClusterSnapshot, name: &str) -> Option<Position> {
+    safety::reported_positions(snap)
+        .get(name)
+        .map(|p| (*p).clone())
+}
+
+/// Why the pending force-bootstrap request is not obeyed, if it is not (pure).
+pub fn force_bootstrap_ignored(snap: &ClusterSnapshot, now: i64) -> Option<String> {
+    let req = snap.force_bootstrap.as_ref()?;
+    let current = reported_position(snap, &req.node);
+    let cluster = safety::cluster_uuid(snap);
+    safety::force_request_problem(req, current.as_ref(), cluster.as_deref(), now)
+}
+
+/// Build the report from a snapshot at unix time `now` (pure).
+pub fn report_at(cluster: &str, snap: &ClusterSnapshot, now: i64) -> StatusReport {
     let mut names: BTreeSet<&str> = BTreeSet::new();
+    names.extend(snap.census.keys().map(String::as_str));
     names.extend(snap.members.keys().map(String::as_str));
     names.extend(snap.nodes.keys().map(String::as_str));
     names.extend(snap.queue.keys().map(String::as_str));
@@ -144,7 +179,12 @@ pub fn report(cluster: &str, snap: &ClusterSnapshot) -> StatusReport {
                 seqno: q.and_then(|q| q.seqno),
                 position: q.and_then(|q| q.position.as_ref()).map(Position::to_string),
                 refused: snap.refused.get(n).cloned(),
-                resync_requested: snap.resync.contains(n),
+                resync_requested: snap.resync.contains_key(n),
+                resync_ignored: snap.resync.get(n).and_then(|req| {
+                    let current = reported_position(snap, n).unwrap_or(Position::Unknown);
+                    safety::resync_request_problem(n, req, &current, now)
+                }),
+                reported: snap.census.get(n).map(|c| c.position.to_string()),
                 live: None,
                 live_error: None,
             }
@@ -164,17 +204,55 @@ pub fn report(cluster: &str, snap: &ClusterSnapshot) -> StatusReport {
         bootstrap: snap.bootstrap.clone(),
         recovery: snap.recovery.clone(),
         force_bootstrap: snap.force_bootstrap.clone(),
+        force_bootstrap_ignored: force_bootstrap_ignored(snap, now),
+        histories: safety::histories(snap),
         members,
         live_skipped: None,
         flags: vec![],
     };
-    r.flags = flags(snap, &r.members);
+    r.flags = flags(snap, &r.members, now);
     r
 }
 
 /// The disagreements SPEC §6 asks `status` to flag (pure).
-pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow]) -> Vec<String> {
+pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String> {
     let mut f: Vec<String> = snap.warnings.clone();
+    let histories = safety::histories(snap);
+    if histories.len() > 1 {
+        f.push(format!(
+            "two histories side by side: {}. Compare them before choosing which to keep \
+             (docs/operations.md, \"Two histories\")",
+            histories
+                .iter()
+                .map(|h| format!(
+                    "{} at seqno {} on {}{}",
+                    h.uuid,
+                    h.seqno,
+                    h.nodes.join(","),
+                    if h.running.is_empty() {
+                        ""
+                    } else {
+                        " (running)"
+                    }
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    if let Some(why) = force_bootstrap_ignored(snap, now) {
+        f.push(why);
+    } else if let Some(req) = &snap.force_bootstrap {
+        if let Some((n, h)) =
+            reported_position(snap, &req.node).and_then(|p| safety::transactions_lost(&p, snap))
+        {
+            f.push(format!(
+                "force-bootstrap of {} pending: choosing it loses at least {n} transaction(s) of {} (held by {})",
+                req.node,
+                h.uuid,
+                h.newest.join(",")
+            ));
+        }
+    }
     let state = snap.known_state();
     if let Some(StateValue::Invalid(v)) = &snap.state {
         f.push(format!(
@@ -240,10 +318,10 @@ pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow]) -> Vec<String> {
     }
     for r in rows {
         if let Some(why) = &r.refused {
-            f.push(format!(
-                "{} refuses to start: {why} (after checking, `galera-sidecar resync {}` discards its data)",
-                r.name, r.name
-            ));
+            f.push(format!("{} refuses to start: {why}", r.name));
+        }
+        if let Some(why) = &r.resync_ignored {
+            f.push(why.clone());
         }
         f.extend(live_flags(snap, r));
     }
@@ -422,7 +500,38 @@ pub fn render_table(r: &StatusReport) -> String {
         );
     }
     if let Some(fb) = &r.force_bootstrap {
-        say!("force-bootstrap requested for {fb}");
+        say!(
+            "force-bootstrap {} bound to {}, issued at {}, expires at {}{}{}",
+            fb.node,
+            fb.position
+                .as_ref()
+                .map(Position::to_string)
+                .unwrap_or_else(|| "no position".into()),
+            fb.issued_at,
+            fb.expires_at,
+            if fb.accept_data_loss {
+                ", data loss accepted"
+            } else {
+                ""
+            },
+            match &r.force_bootstrap_ignored {
+                Some(_) => " (IGNORED, see flags)",
+                None => "",
+            }
+        );
+    }
+    for h in &r.histories {
+        say!(
+            "history    {} at seqno {} on {}{}",
+            h.uuid,
+            h.seqno,
+            h.nodes.join(","),
+            if h.running.is_empty() {
+                String::new()
+            } else {
+                format!(" (running on {})", h.running.join(","))
+            }
+        );
     }
     out.push('\n');
     say!(
@@ -464,7 +573,7 @@ pub fn render_table(r: &StatusReport) -> String {
             yn(m.registered),
             yn(m.leader),
             yn(m.queued),
-            dash(&m.position),
+            dash(&m.position.clone().or_else(|| m.reported.clone())),
             live
         );
     }
@@ -520,40 +629,179 @@ pub async fn set_state(etcd: &Etcd, value: &str, force: bool) -> anyhow::Result<
     Ok(format!("{} -> {}", old.as_deref().unwrap_or("(none)"), new))
 }
 
-/// `force-bootstrap NAME`: a one-shot request consumed by the next recovery decision.
-pub async fn force_bootstrap(etcd: &Etcd, name: &str) -> anyhow::Result<String> {
-    crate::cli::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
-    let snap = etcd.snapshot().await?;
-    let known = snap.members.contains_key(name) || snap.queue.contains_key(name);
-    etcd.put(&etcd.keys.force_bootstrap(), name, None).await?;
-    let mut msg = format!(
-        "force-bootstrap set: in the current or next recovery {name} bootstraps whatever its seqno; \
-         nodes with newer commits will be refused and need `resync` (their newer commits are discarded)"
-    );
-    if !known {
-        msg.push_str(&format!("\nwarning: {name} is neither a member nor queued"));
-    }
-    Ok(msg)
+/// Every position the nodes report, one line each (for the operator commands' output).
+fn positions_listing(snap: &ClusterSnapshot) -> String {
+    let reported = safety::reported_positions(snap);
+    let mut names: BTreeSet<&str> = snap.members.keys().map(String::as_str).collect();
+    names.extend(reported.keys().copied());
+    names
+        .into_iter()
+        .map(|n| match reported.get(n) {
+            Some(p) => format!("  {n}: {p}"),
+            None => format!("  {n}: not reported (its entrypoint is not running)"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-/// `resync NAME`: a refused node discards its data and rejoins by SST.
-pub async fn resync(etcd: &Etcd, name: &str) -> anyhow::Result<String> {
+/// Condition: the keys carrying `name`'s reported position did not change since `revision`.
+fn position_unchanged(etcd: &Etcd, name: &str, revision: i64) -> Vec<etcd_client::Compare> {
+    let k = &etcd.keys;
+    vec![
+        crate::etcd::unchanged_since(&k.census(name), revision),
+        crate::etcd::unchanged_since(&k.position(name), revision),
+    ]
+}
+
+/// `force-bootstrap NAME`: a request, bound to NAME's reported position and expiring, that
+/// NAME bootstraps the current or next recovery. Refused (nothing written) for a fresh,
+/// unknown or foreign datadir unless `accept_data_loss`; prints the known positions and what
+/// the choice loses.
+pub async fn force_bootstrap(
+    etcd: &Etcd,
+    name: &str,
+    expires: Duration,
+    accept_data_loss: bool,
+) -> anyhow::Result<String> {
     crate::cli::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
     let snap = etcd.snapshot().await?;
-    etcd.put(
-        &etcd.keys.resync(name),
-        &crate::etcd::unix_now().to_string(),
-        None,
-    )
-    .await?;
-    let mut msg =
-        format!("resync requested for {name}: it deletes its datadir and rejoins by SST (copy the datadir first if its data may matter)");
-    if !snap.refused.contains_key(name) {
-        msg.push_str(&format!(
-            "\nnote: {name} is not refused right now; the request waits until it is, then is consumed"
-        ));
+    let position = reported_position(&snap, name);
+    let known = snap.members.contains_key(name) || position.is_some();
+    if !known {
+        return Err(crate::cli::ConfigError::new(
+            "NAME",
+            format!(
+                "{name} is neither a member of cluster {} nor a node reporting a position; known: {}",
+                etcd.keys.prefix(),
+                {
+                    let mut k: BTreeSet<&str> = snap.members.keys().map(String::as_str).collect();
+                    k.extend(safety::reported_positions(&snap).keys().copied());
+                    if k.is_empty() {
+                        "none".to_string()
+                    } else {
+                        k.into_iter().collect::<Vec<_>>().join(", ")
+                    }
+                }
+            ),
+        )
+        .into());
     }
-    Ok(msg)
+    if !snap.nodes.is_empty() {
+        anyhow::bail!(
+            "{} registered: a cluster runs, there is nothing to force. force-bootstrap binds to a \
+             stopped node's position during a full outage",
+            snap.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let now = crate::etcd::unix_now();
+    let req = ForceRequest {
+        node: name.to_string(),
+        position: position.clone(),
+        issued_at: now,
+        expires_at: now + expires.as_secs().max(1) as i64,
+        accept_data_loss,
+    };
+    let listing = positions_listing(&snap);
+    let cluster = safety::cluster_uuid(&snap);
+    let loss =
+        match safety::transactions_lost(position.as_ref().unwrap_or(&Position::Unknown), &snap) {
+            Some((n, h)) => format!(
+                "choosing {name} loses at least {n} transaction(s) of {} (held by {})",
+                h.uuid,
+                h.newest.join(",")
+            ),
+            None => format!("choosing {name} loses no reported transaction"),
+        };
+    let problem = match &position {
+        None if !accept_data_loss => Some(format!(
+            "{name} has not reported its position (start its entrypoint first, it reports before \
+             anything else), or accept the loss of whatever it holds with --accept-data-loss"
+        )),
+        _ => safety::force_request_problem(&req, position.as_ref(), cluster.as_deref(), now),
+    };
+    if let Some(problem) = problem {
+        anyhow::bail!(
+            "force-bootstrap refused, nothing written: {problem}.\nKnown positions:\n{listing}\n{loss}"
+        );
+    }
+    let mut when = position_unchanged(etcd, name, snap.revision);
+    when.push(etcd.no_nodes());
+    let txn = etcd_client::Txn::new().when(when).and_then(vec![put_op(
+        &etcd.keys.force_bootstrap(),
+        &serde_json::to_string(&req)?,
+        None,
+    )]);
+    if !etcd.txn(txn).await?.succeeded {
+        anyhow::bail!(
+            "{name}'s position changed or a node registered while the request was written; \
+             nothing written: run `galera-sidecar status` and try again"
+        );
+    }
+    Ok(format!(
+        "force-bootstrap set: in the current or next recovery {name} bootstraps, bound to its position {} \
+         and expiring at {} (in {}){}.\nKnown positions:\n{listing}\n{loss}; nodes ahead of it or \
+         holding another history are refused, never overwritten",
+        position
+            .as_ref()
+            .map(Position::to_string)
+            .unwrap_or_else(|| "(not reported)".into()),
+        req.expires_at,
+        humantime::format_duration(expires),
+        if accept_data_loss {
+            ", data loss accepted"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// `resync NAME`: a node refused right now discards its datadir and rejoins by SST. The
+/// request is bound to the position NAME reports now and expires; nothing is written when
+/// NAME is not refused.
+pub async fn resync(etcd: &Etcd, name: &str, expires: Duration) -> anyhow::Result<String> {
+    crate::cli::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
+    let snap = etcd.snapshot().await?;
+    let Some(why) = snap.refused.get(name) else {
+        anyhow::bail!(
+            "{name} is not refused right now: nothing to resync, nothing written (a resync answers \
+             a refusal; `galera-sidecar status` lists refused nodes)"
+        );
+    };
+    let Some(position) = reported_position(&snap, name) else {
+        anyhow::bail!("{name} is refused but reports no position; nothing written");
+    };
+    let now = crate::etcd::unix_now();
+    let req = ResyncRequest {
+        position: Some(position.clone()),
+        issued_at: now,
+        expires_at: now + expires.as_secs().max(1) as i64,
+    };
+    let mut when = position_unchanged(etcd, name, snap.revision);
+    when.push(present(&etcd.keys.refused(name)));
+    let txn = etcd_client::Txn::new().when(when).and_then(vec![put_op(
+        &etcd.keys.resync(name),
+        &serde_json::to_string(&req)?,
+        None,
+    )]);
+    if !etcd.txn(txn).await?.succeeded {
+        anyhow::bail!("{name}'s position or refusal changed meanwhile; nothing written");
+    }
+    let discards = match &position {
+        Position::Known { uuid, seqno } => {
+            format!(
+                "its datadir at {uuid}:{seqno} (history {uuid}, {} transaction(s))",
+                seqno + 1
+            )
+        }
+        p => format!("its datadir at {p}"),
+    };
+    Ok(format!(
+        "resync requested for {name} (refused: {why}): it discards {discards} and rejoins by SST. \
+         Bound to that position, expiring at {} (in {}). Copy the datadir first if its data may matter.\nKnown positions:\n{}",
+        req.expires_at,
+        humantime::format_duration(expires),
+        positions_listing(&snap)
+    ))
 }
 
 /// `remove-member NAME`: forget a member after a scale-down. Refused while it is registered
@@ -657,9 +905,10 @@ pub async fn main(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::etcd::snapshot::{LeaderEntry, NodeEntry, QueueEntry};
+    use crate::etcd::snapshot::{CensusEntry, LeaderEntry, NodeEntry, QueueEntry};
 
     const U: &str = "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002";
+    const V: &str = "11111111-2222-3333-4444-555555555555";
 
     fn base() -> ClusterSnapshot {
         let mut s = ClusterSnapshot {
@@ -687,6 +936,19 @@ mod tests {
             create_revision: 1,
         });
         s
+    }
+
+    /// A census entry; `running`: the node serves this position's cluster.
+    fn census(s: &mut ClusterSnapshot, n: &str, p: Position, running: bool) {
+        s.census.insert(
+            n.into(),
+            CensusEntry {
+                position: p.clone(),
+                address: "10.0.0.9".into(),
+                at: 1,
+                running: running.then_some(p),
+            },
+        );
     }
 
     #[test]
@@ -731,7 +993,75 @@ mod tests {
                 |s| {
                     s.refused.insert("g-2".into(), "split brain".into());
                 },
-                "resync g-2",
+                "g-2 refuses to start: split brain",
+            ),
+            (
+                "two histories side by side",
+                |s| {
+                    s.nodes.remove("g-2");
+                    census(s, "g-0", Position::known(U, 40), true);
+                    census(s, "g-2", Position::known(V, 90), false);
+                },
+                "two histories side by side: 11111111-2222-3333-4444-555555555555 at seqno 90 on g-2; \
+                 6b3a1f0e-1c2d-11ef-9a7b-0242ac120002 at seqno 40 on g-0 (running)",
+            ),
+            (
+                "a hand-written force-bootstrap is ignored",
+                |s| {
+                    s.force_bootstrap = Some(ForceRequest {
+                        node: "g-1".into(),
+                        position: None,
+                        issued_at: 0,
+                        expires_at: 0,
+                        accept_data_loss: false,
+                    });
+                },
+                "the force-bootstrap request for g-1 has no expiry and no binding",
+            ),
+            (
+                "a force-bootstrap whose node moved is ignored",
+                |s| {
+                    census(s, "g-1", Position::known(U, 12), false);
+                    s.force_bootstrap = Some(ForceRequest {
+                        node: "g-1".into(),
+                        position: Some(Position::known(U, 11)),
+                        issued_at: 1,
+                        expires_at: i64::MAX / 2,
+                        accept_data_loss: false,
+                    });
+                },
+                "was issued against position 6b3a1f0e-1c2d-11ef-9a7b-0242ac120002:11, but g-1 now reports",
+            ),
+            (
+                "a valid force-bootstrap says what it loses",
+                |s| {
+                    census(s, "g-0", Position::known(U, 20), false);
+                    census(s, "g-1", Position::known(U, 12), false);
+                    s.force_bootstrap = Some(ForceRequest {
+                        node: "g-1".into(),
+                        position: Some(Position::known(U, 12)),
+                        issued_at: 1,
+                        expires_at: i64::MAX / 2,
+                        accept_data_loss: false,
+                    });
+                },
+                "choosing it loses at least 8 transaction(s) of 6b3a1f0e-1c2d-11ef-9a7b-0242ac120002 (held by g-0)",
+            ),
+            (
+                "an expired resync is ignored",
+                |s| {
+                    s.refused.insert("g-2".into(), "two histories".into());
+                    census(s, "g-2", Position::known(V, 3), false);
+                    s.resync.insert(
+                        "g-2".into(),
+                        ResyncRequest {
+                            position: Some(Position::known(V, 3)),
+                            issued_at: 1,
+                            expires_at: 2,
+                        },
+                    );
+                },
+                "the resync request for g-2 expired",
             ),
             ("no uuid", |s| s.uuid = None, "no uuid"),
             (

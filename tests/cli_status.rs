@@ -311,50 +311,106 @@ fn force_bootstrap_resync_and_remove_member_end_to_end() {
     populate_steady(&server, p);
     let go = |args: &[&str]| cli(&ep, "c", args);
 
-    // force-bootstrap: a one-shot key; an unknown name is accepted with a warning.
+    // force-bootstrap while nodes run: refused, nothing written.
     let o = go(&["force-bootstrap", "g-1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("g-1 bootstraps"), "{}", stdout(&o));
-    assert!(!stdout(&o).contains("warning"), "{}", stdout(&o));
-    assert_eq!(
-        etcdctl_get(&server, &format!("{p}force-bootstrap")).as_deref(),
-        Some("g-1")
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a cluster runs"), "{}", stderr(&o));
+    assert_eq!(etcdctl_get(&server, &format!("{p}force-bootstrap")), None);
+    // A full outage: nobody registered; g-1 and g-2 report their datadirs (census), g-0 is
+    // not running.
+    server.etcdctl(&["del", "--prefix", &format!("{p}nodes/")]);
+    put(
+        &server,
+        &format!("{p}census/g-1"),
+        &format!(r#"{{"position":"{U}:41","address":"127.0.0.3","at":1700000000}}"#),
     );
-    let o = go(&["force-bootstrap", "g-7"]);
+    put(
+        &server,
+        &format!("{p}census/g-2"),
+        r#"{"position":"00000000-0000-0000-0000-000000000000:-1","address":"127.0.0.4","at":1700000000}"#,
+    );
+    // Bad input: an unknown name, a bad name, garbage --expires — exit 2, nothing written.
+    for (args, says) in [
+        (&["force-bootstrap", "g-7"][..], "g-7 is neither a member"),
+        (&["force-bootstrap", "bad/name"][..], "NAME"),
+        (&["force-bootstrap", "g-1", "--expires", "soon"][..], "soon"),
+        (&["resync", "g-2", "--expires", "-3"][..], "-3"),
+    ] {
+        let o = go(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    // A fresh (empty) datadir or one that never reported: refused unless the loss is accepted.
+    for name in ["g-2", "g-0"] {
+        let o = go(&["force-bootstrap", name]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("nothing written") && e.contains("--accept-data-loss"),
+            "{e}"
+        );
+        assert!(
+            e.contains(&format!("g-1: {U}:41")),
+            "lists the positions: {e}"
+        );
+        assert!(e.contains("loses at least 42 transaction(s)"), "{e}");
+    }
+    assert_eq!(etcdctl_get(&server, &format!("{p}force-bootstrap")), None);
+    // The node with data: bound to its position, expiring.
+    let o = go(&["force-bootstrap", "g-1", "--expires", "30m"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("warning: g-7 is neither a member nor queued"),
+        stdout(&o).contains(&format!("g-1 bootstraps, bound to its position {U}:41"))
+            && stdout(&o).contains("in 30m")
+            && stdout(&o).contains("loses no reported transaction"),
         "{}",
         stdout(&o)
-    );
-    let o = go(&["force-bootstrap", "bad/name"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("NAME"), "{}", stderr(&o));
-    assert_eq!(
-        etcdctl_get(&server, &format!("{p}force-bootstrap")).as_deref(),
-        Some("g-7")
     );
     let doc = json(&go(&["status", "--json"]));
-    assert_eq!(doc["force_bootstrap"], "g-7");
+    assert_eq!(doc["force_bootstrap"]["node"], "g-1");
+    assert_eq!(doc["force_bootstrap"]["position"], format!("{U}:41"));
+    let ttl = doc["force_bootstrap"]["expires_at"].as_i64().unwrap_or(0)
+        - doc["force_bootstrap"]["issued_at"].as_i64().unwrap_or(0);
+    assert_eq!(ttl, 1800);
+    assert!(doc["force_bootstrap_ignored"].is_null(), "{doc}");
+    // Accepting the loss, the fresh node may be forced.
+    let o = go(&["force-bootstrap", "g-2", "--accept-data-loss"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("data loss accepted"), "{}", stdout(&o));
+    let doc = json(&go(&["status", "--json"]));
+    assert_eq!(doc["force_bootstrap"]["accept_data_loss"], true);
 
-    // resync: the refused g-2 gets its request; a non-refused node gets a note.
+    // resync: the refused g-2 gets a request bound to its position; a node that is not
+    // refused gets an error and nothing is written.
     let o = go(&["resync", "g-2"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!stdout(&o).contains("not refused"), "{}", stdout(&o));
-    assert!(etcdctl_get(&server, &format!("{p}resync/g-2")).is_some());
-    let o = go(&["resync", "g-0"]);
-    assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("g-0 is not refused right now"),
+        stdout(&o).contains("Bound to that position"),
         "{}",
         stdout(&o)
     );
+    let raw = etcdctl_get(&server, &format!("{p}resync/g-2")).unwrap_or_default();
+    assert!(
+        raw.contains("00000000-0000-0000-0000-000000000000:-1"),
+        "{raw}"
+    );
+    let o = go(&["resync", "g-0"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("g-0 is not refused right now"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(etcdctl_get(&server, &format!("{p}resync/g-0")), None);
     let doc = json(&go(&["status", "--json"]));
     let g2 = &doc["members"].as_array().expect("members")[2];
     assert_eq!(
         (g2["name"].as_str(), &g2["resync_requested"]),
         (Some("g-2"), &true.into())
     );
+    // Back to a running cluster for remove-member.
+    put(&server, &format!("{p}nodes/g-0"), "127.0.0.2");
+    put(&server, &format!("{p}nodes/g-1"), "127.0.0.3");
 
     // remove-member: refused while registered unless --force; unknown → error; else removed.
     let o = go(&["remove-member", "g-0"]);

@@ -478,7 +478,7 @@ async fn garbage_in_every_key_gives_warnings_not_a_panic() {
     ));
     assert_eq!(snap.known_state(), None);
     // Values any string is valid for are kept.
-    assert!(snap.refused.contains_key("g-3") && snap.resync.contains("g-3"));
+    assert!(snap.refused.contains_key("g-3") && snap.resync.contains_key("g-3"));
 }
 
 // ---------------------------------------------------------------------------------------------

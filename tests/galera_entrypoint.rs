@@ -201,7 +201,7 @@ fn split_brain_refused_then_resync() {
                 .is_some_and(|r| {
                     r["refused"]
                         .as_str()
-                        .is_some_and(|s| s.contains("split brain"))
+                        .is_some_and(|s| s.contains("two histories"))
                 })
         })
     });
@@ -213,10 +213,10 @@ fn split_brain_refused_then_resync() {
         before,
         "datadir untouched while refused"
     );
-    let text = c.cli(&["status"]);
+    let text = common::stdout(&c.cli(&["status"]));
     assert!(
-        common::stdout(&text).contains("resync g-2"),
-        "status says how to proceed"
+        text.contains("two histories side by side") && !text.contains("resync g-2"),
+        "status shows both histories and does not advise discarding either:\n{text}"
     );
     // The operator accepts the loss of the foreign data.
     let out = c.cli(&["resync", "g-2"]);

@@ -178,10 +178,10 @@ fn unknown_position_needs_force_bootstrap() {
     );
 }
 
-/// force-bootstrap of a node behind the others: it bootstraps; the nodes ahead are refused
-/// with a message naming `resync`; after `resync` they rejoin — one restarted before STEADY
-/// rejoins too (its datadir's recovery mark); the key is consumed and a later outage elects
-/// normally.
+/// force-bootstrap of a node behind the others (the only one back, queued): it bootstraps;
+/// the nodes ahead are refused — told they hold the newer commits, never told to `resync`;
+/// after the operator's `resync` they rejoin — one restarted before STEADY rejoins too (its
+/// datadir's recovery mark); the key is consumed and a later outage elects normally.
 #[test]
 fn force_bootstrap_of_a_stale_node() {
     let mut c = steady_cluster(135, 3);
@@ -191,14 +191,32 @@ fn force_bootstrap_of_a_stale_node() {
     c.write_rows(1, 11, 10);
     c.nodes[1].kill9();
     c.nodes[2].kill9();
+    // Only g-0 comes back: the recovery waits for g-1 and g-2; the operator forces g-0,
+    // bound to the position it reports.
+    c.start(0);
+    c.check("g-0 queued", || {
+        c.wait_status("g-0 queued", STEADY_TIMEOUT, |s| {
+            member(s, "g-0").is_some_and(|m| m["queued"] == true)
+        })
+    });
     let out = c.cli(&["force-bootstrap", "g-0"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
-    c.start_all();
-    c.check("g-0 bootstraps, the others are refused", || {
+    assert!(
+        common::stdout(&out).contains("bound to its position"),
+        "{}",
+        common::stdout(&out)
+    );
+    c.check("g-0 bootstraps", || c.wait_until_registered(1));
+    c.start(1);
+    c.start(2);
+    c.check("the others are refused as ahead", || {
         c.wait_status("g-1 and g-2 refused", STEADY_TIMEOUT, |s| {
             ["g-1", "g-2"].iter().all(|n| {
-                member(s, n)
-                    .is_some_and(|m| m["refused"].as_str().is_some_and(|r| r.contains("resync")))
+                member(s, n).is_some_and(|m| {
+                    m["refused"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("ahead") && !r.contains("resync"))
+                })
             }) && member(s, "g-0").is_some_and(|m| m["registered"] == true)
         })
     });

@@ -25,6 +25,7 @@ pub enum KeyRef<'a> {
     Member(&'a str),
     Refused(&'a str),
     Resync(&'a str),
+    Census(&'a str),
     /// Under the prefix but not a key of ours.
     Other(&'a str),
 }
@@ -96,6 +97,13 @@ impl Keys {
     pub fn resync(&self, name: &str) -> String {
         self.k(&format!("resync/{name}"))
     }
+    /// `census/<name>`: what this entrypoint reports about its datadir, for its whole life.
+    pub fn census(&self, name: &str) -> String {
+        self.k(&format!("census/{name}"))
+    }
+    pub fn census_prefix(&self) -> String {
+        self.k("census/")
+    }
 
     /// The keys a node owns under its lease and deletes on a clean exit.
     pub fn owned_by(&self, name: &str) -> Vec<String> {
@@ -105,6 +113,7 @@ impl Keys {
             self.seqno(name),
             self.position(name),
             self.refused(name),
+            self.census(name),
         ]
     }
 
@@ -139,6 +148,8 @@ impl Keys {
                     KeyRef::Refused(n)
                 } else if let Some(n) = named("resync") {
                     KeyRef::Resync(n)
+                } else if let Some(n) = named("census") {
+                    KeyRef::Census(n)
                 } else {
                     KeyRef::Other(rest)
                 }
@@ -181,6 +192,7 @@ mod tests {
         assert_eq!(k.classify(&k.member("g-0")), Some(KeyRef::Member("g-0")));
         assert_eq!(k.classify(&k.refused("g-0")), Some(KeyRef::Refused("g-0")));
         assert_eq!(k.classify(&k.resync("g-0")), Some(KeyRef::Resync("g-0")));
+        assert_eq!(k.classify(&k.census("g-0")), Some(KeyRef::Census("g-0")));
         assert_eq!(
             k.classify("/galera/c/nodes/"),
             Some(KeyRef::Other("nodes/"))

@@ -598,6 +598,12 @@ pub fn prefix_empty(prefix: &str) -> Compare {
     Compare::create_revision(prefix, CompareOp::Equal, 0).with_range(prefix_end(prefix))
 }
 
+/// Condition: no key starting with `prefix` was created or changed after `revision` (a
+/// decision taken on a snapshot at `revision` still stands on those keys).
+pub fn unchanged_since(prefix: &str, revision: i64) -> Compare {
+    Compare::mod_revision(prefix, CompareOp::Less, revision + 1).with_range(prefix_end(prefix))
+}
+
 /// The end of the range of keys starting with `prefix`.
 pub fn prefix_end(prefix: &str) -> Vec<u8> {
     let mut end = prefix.as_bytes().to_vec();

@@ -3,7 +3,7 @@
 //! Pure: built from raw key-values, so the parsing rules are tested without etcd. A value that
 //! does not parse is dropped with a warning (kept in `warnings`), never a panic.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -111,6 +111,58 @@ pub struct RecoveryRecord {
     pub at: i64,
     /// Why this winner (e.g. "highest seqno 42", "force-bootstrap").
     pub reason: String,
+    /// The operator's request this winner answers, when it was forced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced: Option<ForceRequest>,
+}
+
+/// `P/census/<name>`: what a live entrypoint reports about itself, under its lease, for its
+/// whole life. The evidence that decides whether a datadir holds data: a missing key proves
+/// nothing, a fresh one counts only when it is there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CensusEntry {
+    /// The datadir's last known position (recovered at start, the live one while Synced).
+    pub position: Position,
+    pub address: String,
+    /// When this was written (unix time).
+    pub at: i64,
+    /// While mariadbd runs in a Primary Component: the cluster's actual state uuid and last
+    /// committed seqno (`wsrep_cluster_state_uuid`, `wsrep_last_committed`).
+    #[serde(default)]
+    pub running: Option<Position>,
+}
+
+/// `P/force-bootstrap`: the operator's request that `node` bootstraps the current or next
+/// recovery, bound to the position it was issued against, until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForceRequest {
+    pub node: String,
+    /// The node's position when the request was issued; `None` when it was not known (then
+    /// only `accept_data_loss` makes the request valid).
+    #[serde(default)]
+    pub position: Option<Position>,
+    #[serde(default)]
+    pub issued_at: i64,
+    /// Unix time after which the request is ignored (0: written without an expiry).
+    #[serde(default)]
+    pub expires_at: i64,
+    /// The operator accepted that a fresh, unknown or foreign datadir starts the cluster.
+    #[serde(default)]
+    pub accept_data_loss: bool,
+}
+
+/// `P/resync/<name>`: the operator's request that a refused node discards its datadir, bound
+/// to the position it was refused with, until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResyncRequest {
+    /// The refused node's position when the request was issued (`None`: not bound, ignored).
+    #[serde(default)]
+    pub position: Option<Position>,
+    #[serde(default)]
+    pub issued_at: i64,
+    /// Unix time after which the request is ignored (0: written without an expiry).
+    #[serde(default)]
+    pub expires_at: i64,
 }
 
 impl RecoveryRecord {
@@ -148,12 +200,13 @@ pub struct ClusterSnapshot {
     pub lock: Option<LockEntry>,
     pub bootstrap: Option<BootstrapRecord>,
     pub recovery: Option<RecoveryRecord>,
-    pub force_bootstrap: Option<String>,
+    pub force_bootstrap: Option<ForceRequest>,
     pub nodes: BTreeMap<String, NodeEntry>,
     pub queue: BTreeMap<String, QueueEntry>,
     pub members: BTreeMap<String, String>,
     pub refused: BTreeMap<String, String>,
-    pub resync: BTreeSet<String>,
+    pub resync: BTreeMap<String, ResyncRequest>,
+    pub census: BTreeMap<String, CensusEntry>,
     /// Values that did not parse, one sentence each.
     pub warnings: Vec<String>,
 }
@@ -169,6 +222,34 @@ fn parse_address(v: &str) -> Result<String, String> {
 
 fn parse_name(v: &str) -> Result<String, String> {
     crate::cli::validate_node_name(v.trim()).map(|_| v.trim().to_string())
+}
+
+/// A force-bootstrap request: the JSON record, or a bare node name (written by hand or by an
+/// older version), which carries no binding and no expiry and is therefore never obeyed.
+fn parse_force_request(v: &str) -> Result<ForceRequest, String> {
+    if v.trim_start().starts_with('{') {
+        return serde_json::from_str(v).map_err(|e| format!("not a force-bootstrap request: {e}"));
+    }
+    Ok(ForceRequest {
+        node: parse_name(v)?,
+        position: None,
+        issued_at: 0,
+        expires_at: 0,
+        accept_data_loss: false,
+    })
+}
+
+/// A resync request: the JSON record, or a bare unix time (an older version's), which carries
+/// no binding and no expiry and is therefore never obeyed.
+fn parse_resync_request(v: &str) -> Result<ResyncRequest, String> {
+    if v.trim_start().starts_with('{') {
+        return serde_json::from_str(v).map_err(|e| format!("not a resync request: {e}"));
+    }
+    Ok(ResyncRequest {
+        position: None,
+        issued_at: v.trim().parse().unwrap_or(0),
+        expires_at: 0,
+    })
 }
 
 impl ClusterSnapshot {
@@ -237,7 +318,7 @@ impl ClusterSnapshot {
                     serde_json::from_str(v).map_err(|e| format!("not a recovery record: {e}"))?,
                 )
             }
-            KeyRef::ForceBootstrap => self.force_bootstrap = Some(parse_name(v)?),
+            KeyRef::ForceBootstrap => self.force_bootstrap = Some(parse_force_request(v)?),
             KeyRef::Node(n) => {
                 self.nodes.insert(
                     n.to_string(),
@@ -275,7 +356,13 @@ impl ClusterSnapshot {
                 self.refused.insert(n.to_string(), v.to_string());
             }
             KeyRef::Resync(n) => {
-                self.resync.insert(n.to_string());
+                self.resync.insert(n.to_string(), parse_resync_request(v)?);
+            }
+            KeyRef::Census(n) => {
+                self.census.insert(
+                    n.to_string(),
+                    serde_json::from_str(v).map_err(|e| format!("not a census entry: {e}"))?,
+                );
             }
             KeyRef::Other(_) => {}
         }
@@ -361,8 +448,46 @@ mod tests {
         assert_eq!(q.seqno, Some(42));
         assert_eq!(q.position, Some(Position::known(U, 42)));
         assert_eq!(s.members["g-0"], "10.0.0.1");
-        assert!(s.resync.contains("g-2"));
-        assert_eq!(s.force_bootstrap.as_deref(), Some("g-1"));
+        // Bare values (hand-written or from an older version) parse, unbound and unexpiring.
+        assert_eq!(s.resync["g-2"].expires_at, 0);
+        assert_eq!(s.resync["g-2"].position, None);
+        let fb = s
+            .force_bootstrap
+            .as_ref()
+            .map(|f| (f.node.as_str(), f.expires_at));
+        assert_eq!(fb, Some(("g-1", 0)));
+    }
+
+    #[test]
+    fn census_and_bound_requests() {
+        let census =
+            format!(r#"{{"position":"{U}:7","address":"10.0.0.1","at":5,"running":"{U}:9"}}"#);
+        let fb = format!(
+            r#"{{"node":"g-1","position":"{U}:7","issued_at":1,"expires_at":3601,"accept_data_loss":false}}"#
+        );
+        let rs = format!(r#"{{"position":"{U}:3","issued_at":1,"expires_at":3601}}"#);
+        let s = snap(&[
+            ("census/g-0", &census),
+            (
+                "census/g-1",
+                r#"{"position":"unknown","address":"10.0.0.2","at":5}"#,
+            ),
+            ("force-bootstrap", &fb),
+            ("resync/g-2", &rs),
+        ]);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(s.census["g-0"].running, Some(Position::known(U, 9)));
+        assert_eq!(s.census["g-1"].position, Position::Unknown);
+        assert_eq!(s.census["g-1"].running, None);
+        let f = s
+            .force_bootstrap
+            .as_ref()
+            .map(|f| (f.node.as_str(), f.position.clone()));
+        assert_eq!(f, Some(("g-1", Some(Position::known(U, 7)))));
+        assert_eq!(s.resync["g-2"].position, Some(Position::known(U, 3)));
+        let bad = snap(&[("census/g-0", "{}"), ("resync/g-1", "{oops")]);
+        assert_eq!(bad.warnings.len(), 2, "{:?}", bad.warnings);
+        assert!(bad.census.is_empty() && bad.resync.is_empty());
     }
 
     #[test]

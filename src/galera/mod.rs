@@ -4,6 +4,7 @@
 //! - [`grastate`]: grastate.dat and `--wsrep-recover` output → position (pure);
 //! - [`plan`]: the decision of SPEC §3.3 (pure);
 //! - [`recovery`]: who bootstraps after a full outage (pure);
+//! - [`safety`]: the gate every history-choosing action passes (pure);
 //! - [`rules`]: registration, STEADY, leadership while running (pure);
 //! - [`datadir`]: classification, initialisation, users, grastate edits, `--wsrep-recover`;
 //! - [`mysqld`]: the reaper, mariadbd's command line and start, clean stop;
@@ -18,6 +19,7 @@ pub mod plan;
 pub mod recovery;
 pub mod rules;
 pub mod run;
+pub mod safety;
 pub mod steady;
 
 use std::time::Duration;
@@ -83,6 +85,8 @@ pub async fn main(global: &GlobalOpts, opts: &GaleraOpts) -> anyhow::Result<u8> 
         state,
         shutdown: stop_rx,
         previous_alive,
+        position_since: previous_alive.unwrap_or_else(crate::etcd::unix_now),
+        census: None,
     };
     let result = sequence(&mut node, &mut fwd_rx).await;
     match result {

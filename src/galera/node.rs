@@ -12,8 +12,10 @@ use super::datadir::{Binaries, Users};
 use super::mysqld::Reaper;
 use crate::checker::state_file::{EtcdView, Phase, StateFile};
 use crate::cli::{ConfigError, GaleraOpts, GlobalOpts};
+use crate::etcd::snapshot::CensusEntry;
 use crate::etcd::{delete_op, put_op, ClusterSnapshot, Etcd, EtcdConfig, EtcdError, Lease};
 use crate::mysql::{Credentials, Endpoint};
+use crate::position::Position;
 
 /// Validated configuration of one entrypoint.
 #[derive(Debug, Clone)]
@@ -155,6 +157,11 @@ pub struct Node {
     /// When the previous run of this entrypoint last saw mariadbd up (from the state file it
     /// left), to let peers evict that incarnation before rejoining after an unclean stop.
     pub previous_alive: Option<i64>,
+    /// When this datadir's position was last current: mariadbd last seen up, else this
+    /// process's start (the safety gate compares published cluster positions against it).
+    pub position_since: i64,
+    /// The census entry last written by this process, and the lease it was written under.
+    pub census: Option<(i64, CensusEntry)>,
 }
 
 impl Node {
@@ -223,11 +230,79 @@ impl Node {
         Ok(true)
     }
 
+    /// The census entry for `position` (and the running cluster's, when mariadbd runs).
+    pub fn census_entry(&self, position: &Position, running: Option<Position>) -> CensusEntry {
+        CensusEntry {
+            position: position.clone(),
+            address: self.cfg.address.clone(),
+            at: crate::etcd::unix_now(),
+            running,
+        }
+    }
+
+    /// Does the census need `entry` written? When it was never written under this lease, etcd
+    /// no longer has it, or it changed. With `refresh` (the running loop, whose seqno moves
+    /// with every commit) a new seqno alone is not enough: the entry is re-written once the
+    /// last write is that old, moved or not (a joiner needs a recent publication to compare).
+    pub fn census_due(
+        &self,
+        snap: Option<&ClusterSnapshot>,
+        entry: &CensusEntry,
+        refresh: Option<Duration>,
+    ) -> bool {
+        let Some((lease, last)) = &self.census else {
+            return true;
+        };
+        if *lease != self.lease.id()
+            || last.address != entry.address
+            || snap.is_some_and(|s| !s.census.contains_key(&self.cfg.name))
+        {
+            return true;
+        }
+        let history = |p: &Position| (p.uuid().map(str::to_string), matches!(p, Position::Fresh));
+        let material = history(&last.position) != history(&entry.position)
+            || last.running.as_ref().map(history) != entry.running.as_ref().map(history);
+        let moved = last.position != entry.position || last.running != entry.running;
+        match refresh {
+            None => material || moved,
+            Some(r) => material || entry.at - last.at >= r.as_secs() as i64,
+        }
+    }
+
+    /// Write this node's census entry under its lease.
+    pub async fn publish_census(&mut self, entry: CensusEntry) -> Result<(), EtcdError> {
+        let value = serde_json::to_string(&entry).unwrap_or_default();
+        self.etcd
+            .put(
+                &self.etcd.keys.census(&self.cfg.name),
+                &value,
+                Some(self.lease.id()),
+            )
+            .await?;
+        self.census = Some((self.lease.id(), entry));
+        Ok(())
+    }
+
     /// Put `nodes/<me>` (if not already ours) and, once, `members/<me>`; drop the queue keys.
-    pub async fn register(&mut self, snap: &ClusterSnapshot) -> Result<(), EtcdError> {
+    /// `census`: this node's census entry with the running cluster's actual uuid and seqno,
+    /// written in the same txn, so a registered node's history is always published with it.
+    pub async fn register(
+        &mut self,
+        snap: &ClusterSnapshot,
+        census: Option<CensusEntry>,
+    ) -> Result<(), EtcdError> {
         let k = &self.etcd.keys;
         let me = &self.cfg.name;
         let mut ops = vec![];
+        let census =
+            census.filter(|c| self.census_due(Some(snap), c, Some(super::steady::CENSUS_REFRESH)));
+        if let Some(c) = &census {
+            ops.push(put_op(
+                &k.census(me),
+                &serde_json::to_string(c).unwrap_or_default(),
+                Some(self.lease.id()),
+            ));
+        }
         let current = snap.nodes.get(me);
         if current.map(|n| (n.address.as_str(), n.lease))
             != Some((self.cfg.address.as_str(), self.lease.id()))
@@ -252,10 +327,15 @@ impl Node {
         if ops.is_empty() {
             return Ok(());
         }
-        self.etcd
-            .txn(etcd_client::Txn::new().and_then(ops))
-            .await
-            .map(|_| info!("registered nodes/{me} = {}", self.cfg.address))
+        let only_census = census.is_some() && ops.len() == 1;
+        self.etcd.txn(etcd_client::Txn::new().and_then(ops)).await?;
+        if let Some(c) = census {
+            self.census = Some((self.lease.id(), c));
+        }
+        if !only_census {
+            info!("registered nodes/{me} = {}", self.cfg.address);
+        }
+        Ok(())
     }
 
     /// Remove `nodes/<me>` (only if it is ours).

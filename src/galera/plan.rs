@@ -11,7 +11,7 @@ use crate::etcd::snapshot::{ClusterSnapshot, StateValue};
 use crate::etcd::ClusterState;
 use crate::position::Position;
 
-use super::recovery::ahead_of_winner;
+use super::safety::{self, Action, Evidence, Verdict};
 
 /// What the node knows about itself and its peers, besides etcd.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,26 @@ pub struct Observation<'a> {
     pub peers_answering: &'a [String],
     /// The recovery record this datadir joined (its marker file), if any.
     pub joined_recovery: Option<&'a str>,
+    /// When this datadir's position was last current (see [`Evidence::local_since`]).
+    pub local_since: i64,
+    pub now: i64,
+    /// `--cluster-size`: members expected at the first build.
+    pub cluster_size: usize,
+}
+
+impl Observation<'_> {
+    /// The evidence the safety gate rules on.
+    pub fn evidence(&self) -> Evidence<'_> {
+        Evidence {
+            snap: self.snap,
+            me: self.me,
+            local: self.position,
+            local_since: self.local_since,
+            joined_recovery: self.joined_recovery,
+            now: self.now,
+            cluster_size: self.cluster_size,
+        }
+    }
 }
 
 /// What to do next.
@@ -118,37 +138,12 @@ pub fn decide(o: &Observation) -> Plan {
         .collect();
 
     if !registered.is_empty() {
-        // Split brain: our data belongs to another cluster history.
-        if let (Position::Known { uuid, seqno }, Some(cluster)) = (o.position, &snap.uuid) {
-            if uuid != cluster {
-                return Plan::Refuse {
-                    reason: format!(
-                        "split brain: this datadir holds cluster {uuid} (seqno {seqno}) but the running cluster is {cluster}; \
-                         joining would overwrite it by SST. Keep it, or discard it with `galera-sidecar resync {}`",
-                        o.me
-                    ),
-                };
-            }
-        }
-        if let Some(rec) = &snap.recovery {
-            if let Some(ahead) = ahead_of_winner(rec, o.me, o.position, o.joined_recovery) {
-                return Plan::Refuse {
-                    reason: format!(
-                        "this node is {ahead} transaction(s) ahead of {} which bootstrapped the recovery at {}; \
-                         joining would discard them by SST. Keep them (stop {} and force-bootstrap this node in a new outage), \
-                         or discard them with `galera-sidecar resync {}`",
-                        rec.winner, rec.position, rec.winner, o.me
-                    ),
-                };
-            }
-        }
-        if snap.uuid.is_none() && o.position.uuid().is_some() {
-            return Plan::WaitForRegistered {
-                reason:
-                    "nodes are registered but etcd has no cluster uuid yet (etcd lost its data?); \
-                         waiting for a running node to restore it before comparing histories"
-                        .into(),
-            };
+        // Joining may overwrite this datadir: the gate compares it with the running cluster's
+        // actual uuid and history length.
+        match safety::check(Action::Join, &o.evidence()) {
+            Verdict::Refuse(reason) => return Plan::Refuse { reason },
+            Verdict::Wait(reason) => return Plan::WaitForRegistered { reason },
+            Verdict::Allow(_) => {}
         }
         let reachable: Vec<(String, String)> = registered
             .iter()
@@ -190,29 +185,44 @@ pub fn decide(o: &Observation) -> Plan {
             reason: "state RECOVERY and no node registered".into(),
         };
     }
-    let existed =
-        snap.uuid.is_some() || !snap.members.is_empty() || !matches!(o.position, Position::Fresh);
-    if existed {
-        let why = if let Some(u) = &snap.uuid {
-            format!("cluster {u} existed")
-        } else if !snap.members.is_empty() {
-            format!("{} member(s) known", snap.members.len())
-        } else {
-            format!("this datadir holds data ({})", o.position)
+    // Another node recorded as bootstrapping a new cluster, and still alive: wait for it.
+    let bootstrapping = snap.bootstrap.as_ref().filter(|b| b.node != o.me);
+    if let Some(b) = bootstrapping.filter(|b| snap.census.contains_key(&b.node)) {
+        return Plan::Wait {
+            reason: format!(
+                "{} is recorded as bootstrapping the new cluster (since {}); waiting for it to register",
+                b.node, b.at
+            ),
         };
+    }
+    let holders: Vec<String> = safety::reported_positions(snap)
+        .into_iter()
+        .filter(|(n, p)| *n != o.me && !matches!(p, Position::Fresh))
+        .map(|(n, p)| format!("{n} at {p}"))
+        .collect();
+    let why_existed = if let Some(u) = &snap.uuid {
+        Some(format!("cluster {u} existed"))
+    } else if !snap.members.is_empty() {
+        Some(format!("{} member(s) known", snap.members.len()))
+    } else if !matches!(o.position, Position::Fresh) {
+        Some(format!("this datadir holds data ({})", o.position))
+    } else if !holders.is_empty() {
+        Some(format!("{} reported data", holders.join(", ")))
+    } else {
+        None
+    };
+    if let Some(why) = why_existed {
         return Plan::EnterRecovery {
             reason: format!("state {state_name}, no node registered, {why}: the cluster is down"),
         };
     }
-    if let Some(b) = &snap.bootstrap {
-        if b.node != o.me {
-            return Plan::Wait {
-                reason: format!(
-                    "{} is recorded as bootstrapping the new cluster (since {}); waiting for it to register",
-                    b.node, b.at
-                ),
-            };
-        }
+    if let Some(b) = bootstrapping {
+        return Plan::Wait {
+            reason: format!(
+                "{} is recorded as bootstrapping the new cluster (since {}); waiting for it to register",
+                b.node, b.at
+            ),
+        };
     }
     if !o.peers_answering.is_empty() {
         return Plan::Wait {
@@ -223,16 +233,20 @@ pub fn decide(o: &Observation) -> Plan {
             ),
         };
     }
-    Plan::NewCluster {
-        reason: "no uuid, no member, no registered node, a fresh datadir, and no peer answers"
-            .into(),
+    match safety::check(Action::NewCluster, &o.evidence()) {
+        Verdict::Allow(reason) => Plan::NewCluster {
+            reason: format!("{reason}, and no peer answers"),
+        },
+        Verdict::Wait(reason) | Verdict::Refuse(reason) => Plan::Wait { reason },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::etcd::snapshot::{BootstrapRecord, LeaderEntry, NodeEntry, RecoveryRecord};
+    use crate::etcd::snapshot::{
+        BootstrapRecord, CensusEntry, LeaderEntry, NodeEntry, RecoveryRecord,
+    };
 
     const U: &str = "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002";
     const V: &str = "11111111-2222-3333-4444-555555555555";
@@ -250,6 +264,14 @@ mod tests {
         recovery_at: Option<i64>,
         /// The datadir's recovery marker.
         joined: Option<&'static str>,
+        /// Census: nodes that reported fresh datadirs, and nodes that reported `U:seqno`.
+        fresh: &'static [&'static str],
+        data: &'static [(&'static str, i64)],
+        /// What the registered nodes publish as their running cluster (uuid, seqno, at);
+        /// `None`: they published nothing.
+        running: Option<(&'static str, i64, i64)>,
+        /// When this datadir's position was last current.
+        since: i64,
         want: &'static str,
         fragment: &'static str,
     }
@@ -267,6 +289,10 @@ mod tests {
             bootstrap_by: None,
             recovery_at: None,
             joined: None,
+            fresh: &[],
+            data: &[],
+            running: Some((U, 100, 500)),
+            since: 400,
             want: "",
             fragment: "",
         }
@@ -289,6 +315,30 @@ mod tests {
                     lease: 1,
                 },
             );
+            if let Some((u, seqno, at)) = c.running {
+                s.census.insert(
+                    n.to_string(),
+                    CensusEntry {
+                        position: Position::known(u, seqno),
+                        address: format!("10.0.0.{i}"),
+                        at,
+                        running: Some(Position::known(u, seqno)),
+                    },
+                );
+            }
+        }
+        let entry = |position| CensusEntry {
+            position,
+            address: "10.0.0.8".into(),
+            at: 500,
+            running: None,
+        };
+        for n in c.fresh {
+            s.census.insert(n.to_string(), entry(Position::Fresh));
+        }
+        for (n, seqno) in c.data {
+            s.census
+                .insert(n.to_string(), entry(Position::known(U, *seqno)));
         }
         if let Some(first) = c.nodes.first() {
             s.leader = Some(LeaderEntry {
@@ -315,6 +365,7 @@ mod tests {
                 decided_by: "g-0".into(),
                 at: 1,
                 reason: "force-bootstrap".into(),
+                forced: None,
             });
         }
         let reachable: BTreeSet<String> = c.reachable.iter().map(|s| s.to_string()).collect();
@@ -326,6 +377,9 @@ mod tests {
             reachable: &reachable,
             peers_answering: &peers,
             joined_recovery: c.joined,
+            local_since: c.since,
+            now: 1000,
+            cluster_size: 3,
         })
     }
 
@@ -336,8 +390,34 @@ mod tests {
             Case {
                 state: None,
                 uuid: None,
+                fresh: &["g-0", "g-1", "me"],
                 want: "new-cluster",
-                ..base("empty etcd, fresh datadir")
+                fragment: "all-fresh census",
+                ..base("empty etcd, an all-fresh census")
+            },
+            Case {
+                state: None,
+                uuid: None,
+                fresh: &["g-0", "g-1"],
+                want: "new-cluster",
+                ..base("empty etcd, the others fresh and our own report not read back yet")
+            },
+            Case {
+                state: None,
+                uuid: None,
+                fresh: &["me"],
+                want: "wait",
+                fragment: "needs --cluster-size 3 nodes to report fresh datadirs; 1 did",
+                ..base("empty etcd, only this node reported (lost PVC after an etcd wipe?)")
+            },
+            Case {
+                state: None,
+                uuid: None,
+                fresh: &["me", "g-1"],
+                data: &[("g-2", 40)],
+                want: "enter-recovery",
+                fragment: "g-2 at 6b3a1f0e-1c2d-11ef-9a7b-0242ac120002:40 reported data",
+                ..base("empty etcd, fresh here, but a data-holding node reported")
             },
             Case {
                 state: None,
@@ -359,6 +439,7 @@ mod tests {
                 state: Some("BUILDING"),
                 uuid: None,
                 bootstrap_by: Some("me"),
+                fresh: &["me", "g-0", "g-1"],
                 want: "new-cluster",
                 ..base("our own bootstrap record: retry")
             },
@@ -424,8 +505,43 @@ mod tests {
                 reachable: &["g-0"],
                 position: Position::known(V, 10),
                 want: "refuse",
-                fragment: "split brain",
+                fragment: "two histories",
                 ..base("split brain")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                uuid: Some(V),
+                position: Position::known(V, 10),
+                want: "refuse",
+                fragment: "two histories: this datadir holds 11111111-2222-3333-4444-555555555555:10 but the running cluster is 6b3a1f0e",
+                ..base("P/uuid stale: the registered nodes run another history")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: k(250),
+                want: "refuse",
+                fragment: "150 transaction(s) ahead of the running cluster (g-0 at seqno 100)",
+                ..base("ahead of the running cluster")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: k(250),
+                since: 499,
+                want: "wait-registered",
+                fragment: "waiting for g-0 to publish",
+                ..base("the running cluster's position predates our last run: wait for a newer one")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: k(7),
+                running: None,
+                want: "wait-registered",
+                fragment: "has not published its cluster's actual uuid",
+                ..base("registered node without a published cluster uuid")
             },
             Case {
                 nodes: &["g-0"],
@@ -472,9 +588,8 @@ mod tests {
                 reachable: &["g-0"],
                 uuid: None,
                 position: k(5),
-                want: "wait-registered",
-                fragment: "no cluster uuid",
-                ..base("etcd lost uuid while nodes run")
+                want: "join",
+                ..base("etcd lost uuid while nodes run: their published uuid is ours")
             },
             Case {
                 want: "enter-recovery",

@@ -14,8 +14,37 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::etcd::snapshot::{ClusterSnapshot, QueueEntry, RecoveryRecord};
+use crate::etcd::snapshot::{ClusterSnapshot, ForceRequest, QueueEntry, RecoveryRecord};
 use crate::position::Position;
+
+use super::safety::{self, force_request_problem};
+
+/// Why a recorded decision no longer stands, or `None` when everyone must obey it:
+/// - its winner began the bootstrap and has since queued again: that bootstrap ended (a second
+///   outage before STEADY), and the nodes that joined it may have committed past the record's
+///   position — re-elect on the positions reported now;
+/// - it was forced and the request expired before anyone bootstrapped.
+pub fn stale_record(snap: &ClusterSnapshot, r: &RecoveryRecord, now: i64) -> Option<String> {
+    if let (Some(b), Some(q)) = (&snap.bootstrap, snap.queue.get(&r.winner)) {
+        if b.node == r.winner && q.queued_at.is_some_and(|t| t > b.at) {
+            return Some(format!(
+                "{} bootstrapped at {} and queued again at {}: the recovery it led ended before STEADY",
+                r.winner,
+                b.at,
+                q.queued_at.unwrap_or_default()
+            ));
+        }
+    }
+    if let Some(f) = &r.forced {
+        if snap.bootstrap.is_none() && f.expires_at <= now {
+            return Some(format!(
+                "the forced recovery of {} expired before it bootstrapped",
+                r.winner
+            ));
+        }
+    }
+    None
+}
 
 /// The outcome of an election over a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,12 +56,15 @@ pub enum Election {
         present: Vec<String>,
         missing: Vec<String>,
     },
-    /// A winner: record it (create-if-absent, or replace the record when `replaces_record`).
+    /// A winner: record it (create-if-absent, or replace the record — and a stale bootstrap
+    /// record — when `replaces_record`).
     Winner {
         name: String,
         position: Position,
         reason: String,
         replaces_record: bool,
+        /// The operator's request, when forced.
+        forced: Option<ForceRequest>,
     },
     /// No automatic choice is safe; the reason says what the operator can do.
     Blocked { reason: String },
@@ -45,20 +77,31 @@ fn queued_position(q: &QueueEntry) -> Position {
 }
 
 /// Elect the bootstrapping node from a snapshot taken in RECOVERY with no registered node.
-pub fn elect(snap: &ClusterSnapshot, cluster_size: usize) -> Election {
+/// `now` (unix time) decides whether an operator's request has expired.
+pub fn elect(snap: &ClusterSnapshot, cluster_size: usize, now: i64) -> Election {
     let queued: &BTreeMap<String, QueueEntry> = &snap.queue;
     let present: Vec<String> = queued.keys().cloned().collect();
 
-    if let Some(forced) = &snap.force_bootstrap {
-        let already_forced = snap.recovery.as_ref().is_some_and(|r| &r.winner == forced);
+    if let Some(req) = &snap.force_bootstrap {
+        let forced = &req.node;
+        let already_forced = snap
+            .recovery
+            .as_ref()
+            .is_some_and(|r| r.forced.as_ref() == Some(req));
         let bootstrapped = snap.bootstrap.is_some();
-        if !already_forced && !bootstrapped {
-            return match queued.get(forced) {
-                Some(q) => Election::Winner {
+        let current = queued.get(forced).map(queued_position);
+        let cluster = safety::cluster_uuid(snap);
+        let problem = force_request_problem(req, current.as_ref(), cluster.as_deref(), now);
+        // A request that is expired, unbound or no longer matches is ignored: the automatic
+        // rules below decide, and `status` shows why the request was not obeyed.
+        if !already_forced && !bootstrapped && problem.is_none() {
+            return match current {
+                Some(position) => Election::Winner {
                     name: forced.clone(),
-                    position: queued_position(q),
+                    position,
                     reason: format!("force-bootstrap of {forced} requested by the operator"),
                     replaces_record: snap.recovery.is_some(),
+                    forced: Some(req.clone()),
                 },
                 None => Election::Waiting {
                     present,
@@ -68,8 +111,13 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize) -> Election {
         }
     }
     if let Some(r) = &snap.recovery {
-        return Election::Recorded(r.clone());
+        match stale_record(snap, r, now) {
+            None => return Election::Recorded(r.clone()),
+            // Fall through: a new election among the positions reported now replaces it.
+            Some(_why) => {}
+        }
     }
+    let replaces_record = snap.recovery.is_some();
 
     // Who must be present.
     let members: BTreeSet<&String> = snap.members.keys().collect();
@@ -89,28 +137,16 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize) -> Election {
             .collect()
     } else {
         // No member known (etcd lost its data, or the first build never finished): wait for
-        // --cluster-size queued nodes agreeing on one uuid.
-        let mut by_uuid: BTreeMap<&str, usize> = BTreeMap::new();
-        for q in queued.values() {
-            if let Some(u) = q.position.as_ref().and_then(Position::uuid) {
-                *by_uuid.entry(u).or_default() += 1;
-            }
-        }
-        let agreed = match &snap.uuid {
-            Some(u) => by_uuid.get(u.as_str()).copied().unwrap_or(0),
-            None => by_uuid.values().copied().max().unwrap_or(0),
-        };
-        if queued.len() < cluster_size || agreed < cluster_size.min(queued.len()).max(1) {
-            let need = cluster_size.saturating_sub(queued.len());
+        // --cluster-size queued nodes. Fresh datadirs count as present (a lost PVC must not
+        // block the recovery of the others' data); the data-holding ones must agree on one
+        // uuid, checked below.
+        if queued.len() < cluster_size {
+            let need = cluster_size - queued.len();
             return Election::Waiting {
                 present,
-                missing: if need > 0 {
-                    vec![format!(
-                        "{need} more node(s) (no members known; --cluster-size {cluster_size})"
-                    )]
-                } else {
-                    vec![format!("{cluster_size} nodes agreeing on one uuid")]
-                },
+                missing: vec![format!(
+                    "{need} more node(s) (no members known; --cluster-size {cluster_size})"
+                )],
             };
         }
         queued
@@ -131,7 +167,7 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize) -> Election {
         None if known_uuids.is_empty() => {
             return Election::Blocked {
                 reason: "no queued member holds data (all datadirs fresh): nothing to recover; \
-                         `galera-sidecar force-bootstrap <name>` starts an empty cluster"
+                         `galera-sidecar force-bootstrap <name> --accept-data-loss` starts an empty cluster"
                     .into(),
             }
         }
@@ -160,8 +196,9 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize) -> Election {
             Position::Known { uuid, .. } if *uuid != cluster_uuid => {
                 return Election::Blocked {
                     reason: format!(
-                        "{name} has history of cluster {uuid}, not {cluster_uuid}: \
-                         no automatic choice; `galera-sidecar force-bootstrap <name>`, then `resync` the other side"
+                        "{name} has history of cluster {uuid}, not {cluster_uuid}: two histories, \
+                         no automatic choice; compare them (`galera-sidecar status`) and \
+                         `galera-sidecar force-bootstrap <name>` the one to keep"
                     ),
                 }
             }
@@ -193,12 +230,13 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize) -> Election {
                 name: name.clone(),
                 position: Position::known(&cluster_uuid, seqno),
                 reason,
-                replaces_record: false,
+                replaces_record,
+                forced: None,
             }
         }
         None => Election::Blocked {
             reason: "no queued member holds data (all datadirs fresh): nothing to recover; \
-                     `galera-sidecar force-bootstrap <name>` starts an empty cluster"
+                     `galera-sidecar force-bootstrap <name> --accept-data-loss` starts an empty cluster"
                 .into(),
         },
     }
@@ -239,6 +277,7 @@ mod tests {
 
     const U: &str = "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002";
     const V: &str = "11111111-2222-3333-4444-555555555555";
+    const NOW: i64 = 1_800_000_000;
 
     fn q(pos: Position) -> QueueEntry {
         QueueEntry {
@@ -408,7 +447,7 @@ mod tests {
             ),
         ];
         for (name, s, size, want, frag) in cases {
-            let e = elect(&s, size);
+            let e = elect(&s, size, NOW);
             assert_eq!(winner(&e), want, "{name}: {e:?}");
             if !frag.is_empty() {
                 let text = format!("{e:?}");
@@ -421,51 +460,69 @@ mod tests {
     fn no_members_uses_cluster_size_and_agreement() {
         let k = |s| Position::known(U, s);
         let mut s = snap(&[], &[("a", k(3)), ("b", k(4))]);
-        assert!(matches!(elect(&s, 3), Election::Waiting { .. }));
+        assert!(matches!(elect(&s, 3, NOW), Election::Waiting { .. }));
         s.queue.insert("c".into(), q(k(1)));
-        assert_eq!(winner(&elect(&s, 3)), Some(("b", 4)));
+        assert_eq!(winner(&elect(&s, 3, NOW)), Some(("b", 4)));
         // Without P/uuid, agreement among the queued decides the uuid.
         s.uuid = None;
-        assert_eq!(winner(&elect(&s, 3)), Some(("b", 4)));
+        assert_eq!(winner(&elect(&s, 3, NOW)), Some(("b", 4)));
+        // A lost PVC (fresh datadir) counts as present and does not block the others' data.
+        s.queue.insert("c".into(), q(Position::Fresh));
+        assert_eq!(winner(&elect(&s, 3, NOW)), Some(("b", 4)));
         // Disagreement without P/uuid → blocked.
         s.queue.insert("c".into(), q(Position::known(V, 100)));
-        let e = elect(&s, 3);
-        assert!(
-            matches!(e, Election::Waiting { .. } | Election::Blocked { .. }),
-            "{e:?}"
-        );
+        let e = elect(&s, 3, NOW);
+        assert!(matches!(e, Election::Blocked { .. }), "{e:?}");
         assert_eq!(winner(&e), None);
+    }
+
+    fn force(node: &str, pos: Option<Position>, expires_at: i64, accept: bool) -> ForceRequest {
+        ForceRequest {
+            node: node.into(),
+            position: pos,
+            issued_at: NOW - 10,
+            expires_at,
+            accept_data_loss: accept,
+        }
+    }
+
+    fn record(winner: &str, seqno: i64) -> RecoveryRecord {
+        RecoveryRecord {
+            winner: winner.into(),
+            position: Position::known(U, seqno),
+            decided_by: "g-0".into(),
+            at: 1,
+            reason: "highest".into(),
+            forced: None,
+        }
     }
 
     #[test]
     fn force_bootstrap_and_records() {
         let k = |s| Position::known(U, s);
+        let later = NOW + 3600;
         let mut s = snap(&["g-0", "g-1", "g-2"], &[("g-0", k(5)), ("g-1", k(9))]);
-        // Forced node queued: wins even though g-2 is missing and g-1 is ahead.
-        s.force_bootstrap = Some("g-0".into());
-        assert_eq!(winner(&elect(&s, 3)), Some(("g-0", 5)));
+        // Forced node queued at the bound position: wins even though g-2 is missing and g-1
+        // is ahead.
+        s.force_bootstrap = Some(force("g-0", Some(k(5)), later, false));
+        assert_eq!(winner(&elect(&s, 3, NOW)), Some(("g-0", 5)));
         // Forced node not queued: wait for it.
-        s.force_bootstrap = Some("g-2".into());
+        s.force_bootstrap = Some(force("g-2", Some(k(1)), later, false));
         assert!(
-            matches!(elect(&s, 3), Election::Waiting { ref missing, .. } if missing == &vec!["g-2".to_string()])
+            matches!(elect(&s, 3, NOW), Election::Waiting { ref missing, .. } if missing == &vec!["g-2".to_string()])
         );
         // A recorded decision stands.
         s.force_bootstrap = None;
-        let rec = RecoveryRecord {
-            winner: "g-1".into(),
-            position: k(9),
-            decided_by: "g-0".into(),
-            at: 1,
-            reason: "highest".into(),
-        };
+        let rec = record("g-1", 9);
         s.recovery = Some(rec.clone());
-        assert_eq!(elect(&s, 3), Election::Recorded(rec.clone()));
+        assert_eq!(elect(&s, 3, NOW), Election::Recorded(rec.clone()));
         // force-bootstrap replaces the record only while nobody bootstrapped.
-        s.force_bootstrap = Some("g-0".into());
+        s.force_bootstrap = Some(force("g-0", Some(k(5)), later, false));
         assert!(matches!(
-            elect(&s, 3),
+            elect(&s, 3, NOW),
             Election::Winner {
                 replaces_record: true,
+                forced: Some(_),
                 ..
             }
         ));
@@ -475,7 +532,125 @@ mod tests {
             at: 1,
             reason: "recovery".into(),
         });
-        assert_eq!(elect(&s, 3), Election::Recorded(rec));
+        assert_eq!(elect(&s, 3, NOW), Election::Recorded(rec));
+    }
+
+    #[test]
+    fn force_requests_are_bound_and_expire() {
+        let k = |s| Position::known(U, s);
+        let later = NOW + 3600;
+        let m3 = ["g-0", "g-1", "g-2"];
+        let all = [("g-0", k(5)), ("g-1", k(9)), ("g-2", k(7))];
+        // (case, request, queued g-0 position, expected winner)
+        type Case<'a> = (&'a str, ForceRequest, Position, Option<(&'a str, i64)>);
+        let cases: Vec<Case> = vec![
+            (
+                "bound and valid",
+                force("g-0", Some(k(5)), later, false),
+                k(5),
+                Some(("g-0", 5)),
+            ),
+            (
+                "expired: the automatic rule decides",
+                force("g-0", Some(k(5)), NOW - 1, false),
+                k(5),
+                Some(("g-1", 9)),
+            ),
+            (
+                "no expiry (hand-written): ignored",
+                force("g-0", None, 0, false),
+                k(5),
+                Some(("g-1", 9)),
+            ),
+            (
+                "position moved since it was issued",
+                force("g-0", Some(k(4)), later, false),
+                k(5),
+                Some(("g-1", 9)),
+            ),
+            (
+                "unbound without accepting loss",
+                force("g-0", None, later, false),
+                k(5),
+                Some(("g-1", 9)),
+            ),
+            (
+                "fresh datadir without accepting loss",
+                force("g-0", Some(Position::Fresh), later, false),
+                Position::Fresh,
+                Some(("g-1", 9)),
+            ),
+            (
+                "fresh datadir, loss accepted",
+                force("g-0", Some(Position::Fresh), later, true),
+                Position::Fresh,
+                Some(("g-0", -9)),
+            ),
+            (
+                "foreign datadir without accepting loss",
+                force("g-0", Some(Position::known(V, 80)), later, false),
+                Position::known(V, 80),
+                None,
+            ),
+            (
+                "foreign datadir, loss accepted",
+                force("g-0", Some(Position::known(V, 80)), later, true),
+                Position::known(V, 80),
+                Some(("g-0", 80)),
+            ),
+        ];
+        for (name, req, g0, want) in cases {
+            let mut queued = all.to_vec();
+            queued[0].1 = g0;
+            let mut s = snap(&m3, &queued);
+            s.force_bootstrap = Some(req);
+            assert_eq!(winner(&elect(&s, 3, NOW)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_record_whose_winner_queued_again_is_re_elected() {
+        let k = |s| Position::known(U, s);
+        // Five members. The first recovery elected g-0 at 100; g-0 bootstrapped at t=50, g-1
+        // and g-2 joined and committed up to 200 after g-0 crashed; then a second full outage
+        // before STEADY. Everyone queued again after t=50.
+        let five = ["g-0", "g-1", "g-2", "g-3", "g-4"];
+        let mut s = snap(
+            &five,
+            &[
+                ("g-0", k(150)),
+                ("g-1", k(200)),
+                ("g-2", k(200)),
+                ("g-3", k(90)),
+                ("g-4", k(90)),
+            ],
+        );
+        for q in s.queue.values_mut() {
+            q.queued_at = Some(60);
+        }
+        s.recovery = Some(record("g-0", 100));
+        s.bootstrap = Some(BootstrapRecord {
+            node: "g-0".into(),
+            position: k(100),
+            at: 50,
+            reason: "recovery".into(),
+        });
+        let e = elect(&s, 5, NOW);
+        assert!(
+            matches!(e, Election::Winner { ref name, replaces_record: true, .. } if name == "g-1"),
+            "{e:?}"
+        );
+        // While the winner's bootstrap runs (it queued before bootstrapping), the record stands.
+        if let Some(q) = s.queue.get_mut("g-0") {
+            q.queued_at = Some(40);
+        }
+        assert!(matches!(elect(&s, 5, NOW), Election::Recorded(_)));
+        // A forced record that expired before anyone bootstrapped is re-elected too.
+        s.bootstrap = None;
+        let mut forced = record("g-3", 90);
+        forced.forced = Some(force("g-3", Some(k(90)), NOW - 5, false));
+        s.recovery = Some(forced);
+        assert_eq!(winner(&elect(&s, 5, NOW)), Some(("g-1", 200)));
     }
 
     #[test]
@@ -486,6 +661,7 @@ mod tests {
             decided_by: "g-0".into(),
             at: 1,
             reason: "force".into(),
+            forced: None,
         };
         assert_eq!(
             ahead_of_winner(&rec, "g-1", &Position::known(U, 9), None),

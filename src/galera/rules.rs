@@ -389,6 +389,7 @@ mod tests {
                 decided_by: "g-0".into(),
                 at: 7,
                 reason: "force-bootstrap".into(),
+                forced: None,
             }),
             ..Default::default()
         };

@@ -16,9 +16,13 @@ use super::mysqld::{spawn_mysqld, ChildProc, LogMark, MysqldArgs};
 use super::node::Node;
 use super::plan::{decide, Observation, Plan};
 use super::recovery::{ahead_of_winner, elect, Election};
+use super::safety::{self, Action, Verdict};
 use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::{BootstrapRecord, RecoveryRecord, StateValue};
-use crate::etcd::{absent, delete_op, lock, put_op, unix_now, ClusterSnapshot, ClusterState};
+use crate::etcd::{
+    absent, delete_op, lock, prefix_empty, put_op, unchanged_since, unix_now, ClusterSnapshot,
+    ClusterState,
+};
 use crate::position::Position;
 
 /// How the sequence ended before the running phase.
@@ -77,6 +81,60 @@ async fn probe_peers(node: &Node) -> Vec<String> {
 
 async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
     futures::future::join_all(futs).await
+}
+
+/// The pure decision on `snap` with this node's facts.
+fn decide_on(
+    node: &Node,
+    snap: &ClusterSnapshot,
+    position: &Position,
+    reachable: &BTreeSet<String>,
+    peers: &[String],
+) -> Plan {
+    let joined = node.recovery_mark();
+    decide(&Observation {
+        snap,
+        me: &node.cfg.name,
+        position,
+        reachable,
+        peers_answering: peers,
+        joined_recovery: joined.as_deref(),
+        local_since: node.position_since,
+        now: unix_now(),
+        cluster_size: node.cfg.opts.cluster_size,
+    })
+}
+
+/// The safety gate's ruling on `action` for this node.
+fn gate(node: &Node, snap: &ClusterSnapshot, position: &Position, action: Action) -> Verdict {
+    let joined = node.recovery_mark();
+    safety::check(
+        action,
+        &safety::Evidence {
+            snap,
+            me: &node.cfg.name,
+            local: position,
+            local_since: node.position_since,
+            joined_recovery: joined.as_deref(),
+            now: unix_now(),
+            cluster_size: node.cfg.opts.cluster_size,
+        },
+    )
+}
+
+/// Report this datadir's position in the census (when it changed or was lost). Every
+/// decision below reads it back: a missing report proves nothing, a fresh one is evidence.
+async fn report_census(
+    node: &mut Node,
+    snap: Option<&ClusterSnapshot>,
+    position: &Position,
+) -> anyhow::Result<()> {
+    let entry = node.census_entry(position, None);
+    if node.census_due(snap, &entry, None) {
+        node.publish_census(entry).await?;
+        info!("census: reported this datadir at {position}");
+    }
+    Ok(())
 }
 
 /// Prepare the datadir and return the local position (SPEC §3.1–3.2).
@@ -156,11 +214,13 @@ pub async fn start(
             Some(r) => refusal = Some(r),
         }
     }
+    let mut last_snap: Option<ClusterSnapshot> = None;
     loop {
         if node.stopping() {
             return Ok(Started::Stopped);
         }
         node.renew_lease_if_lost().await?;
+        report_census(node, last_snap.as_ref(), &position).await?;
         let snap = node.snapshot().await?;
         let plan = match refusal.take() {
             Some(reason) => Plan::Refuse { reason },
@@ -172,17 +232,10 @@ pub async fn start(
                     } else {
                         vec![]
                     };
-                let joined = node.recovery_mark();
-                decide(&Observation {
-                    snap: &snap,
-                    me: &node.cfg.name,
-                    position: &position,
-                    reachable: &reachable,
-                    peers_answering: &peers,
-                    joined_recovery: joined.as_deref(),
-                })
+                decide_on(node, &snap, &position, &reachable, &peers)
             }
         };
+        last_snap = Some(snap.clone());
         let sentence = plan.sentence();
         if sentence != last_sentence || last_log.elapsed() >= Duration::from_secs(10) {
             info!("{sentence}");
@@ -197,8 +250,9 @@ pub async fn start(
                 node.pause(Duration::from_secs(1)).await;
             }
             Plan::Refuse { reason } => {
-                if refused(node, &reason).await? {
+                if refused(node, &reason, &position).await? {
                     position = Position::Fresh;
+                    node.position_since = unix_now();
                 }
             }
             Plan::EnterRecovery { reason } => {
@@ -249,38 +303,48 @@ pub async fn start(
     }
 }
 
-/// Refused: publish why, wait in-process for `resync <me>`; on it, discard the datadir and
-/// re-initialise (returns true). Returns false when shutting down.
-async fn refused(node: &mut Node, reason: &str) -> anyhow::Result<bool> {
+/// Refused: publish why, wait in-process for a valid `resync <me>` (bound to this datadir's
+/// position, not expired: the safety gate rules); on it, discard the datadir and re-initialise
+/// (returns true). Returns false when shutting down.
+async fn refused(node: &mut Node, reason: &str, position: &Position) -> anyhow::Result<bool> {
     let me = node.cfg.name.clone();
     warn!("refusing to start: {reason}");
     node.state.phase(Phase::Refused, reason);
     let mut last_log = tokio::time::Instant::now();
+    let mut last_ignored = String::new();
     loop {
         node.renew_lease_if_lost().await?;
         let snap = node.snapshot().await?;
+        report_census(node, Some(&snap), position).await?;
         if snap.refused.get(&me).map(String::as_str) != Some(reason) {
             node.etcd
                 .put(&node.etcd.keys.refused(&me), reason, Some(node.lease.id()))
                 .await?;
         }
-        if snap.resync.contains(&me) {
-            warn!("resync requested by the operator: discarding the datadir of {me} and rejoining by SST");
-            // Consume the request and the refusal together.
-            let k = node.etcd.keys.clone();
-            node.etcd
-                .txn(
-                    Txn::new()
-                        .and_then(vec![delete_op(&k.resync(&me)), delete_op(&k.refused(&me))]),
-                )
-                .await?;
-            node.state
-                .phase(Phase::Preparing, "resync: re-initialising the datadir");
-            node.cfg
-                .bins
-                .initialise(&node.reaper, &node.cfg.users.sql())
-                .await?;
-            return Ok(true);
+        match gate(node, &snap, position, Action::Wipe) {
+            Verdict::Allow(why) => {
+                warn!("discarding the datadir of {me} and rejoining by SST: {why}");
+                // Consume the request and the refusal together.
+                let k = node.etcd.keys.clone();
+                node.etcd
+                    .txn(
+                        Txn::new()
+                            .and_then(vec![delete_op(&k.resync(&me)), delete_op(&k.refused(&me))]),
+                    )
+                    .await?;
+                node.state
+                    .phase(Phase::Preparing, "resync: re-initialising the datadir");
+                node.cfg
+                    .bins
+                    .initialise(&node.reaper, &node.cfg.users.sql())
+                    .await?;
+                return Ok(true);
+            }
+            Verdict::Refuse(why) if why != last_ignored => {
+                warn!("{why}; still refusing to start");
+                last_ignored = why;
+            }
+            Verdict::Refuse(_) | Verdict::Wait(_) => {}
         }
         if last_log.elapsed() >= Duration::from_secs(30) {
             warn!("still refusing: {reason}");
@@ -337,7 +401,13 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
             queued_lease = 0;
             continue;
         }
-        let sentence = match elect(&snap, node.cfg.opts.cluster_size) {
+        let now = unix_now();
+        let ignored = snap.force_bootstrap.as_ref().and_then(|req| {
+            let current = snap.queue.get(&req.node).and_then(|q| q.position.as_ref());
+            let cluster = safety::cluster_uuid(&snap);
+            safety::force_request_problem(req, current, cluster.as_deref(), now)
+        });
+        let sentence = match elect(&snap, node.cfg.opts.cluster_size, now) {
             Election::Waiting { present, missing } => format!(
                 "recovery waits: present [{}], missing [{}]",
                 present.join(","),
@@ -349,6 +419,7 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
                 position: wp,
                 reason,
                 replaces_record,
+                forced,
             } => {
                 let rec = RecoveryRecord {
                     winner: name.clone(),
@@ -356,23 +427,50 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
                     decided_by: me.clone(),
                     at: unix_now(),
                     reason: reason.clone(),
+                    forced: forced.clone(),
                 };
                 let value = serde_json::to_string(&rec)?;
                 let mut ops = vec![put_op(&k.recovery(), &value, None)];
-                if snap.force_bootstrap.as_deref() == Some(name.as_str()) {
+                let mut cond = vec![];
+                if let Some(req) = &forced {
+                    // Consume exactly the request obeyed (not one issued meanwhile).
+                    let kv = node.etcd.get(&k.force_bootstrap()).await?;
+                    let rev = kv.map(|kv| kv.mod_revision).unwrap_or(0);
+                    cond.push(Compare::mod_revision(
+                        k.force_bootstrap(),
+                        CompareOp::Equal,
+                        rev,
+                    ));
                     ops.push(delete_op(&k.force_bootstrap()));
+                    info!("obeying the operator's force-bootstrap of {}", req.node);
                 }
-                let cond = match (&snap.recovery, replaces_record) {
-                    (Some(_), true) => {
+                match (&snap.recovery, replaces_record) {
+                    (Some(old), true) => {
+                        // Replace exactly the record (and the stale bootstrap record) read.
                         let kv = node.etcd.get(&k.recovery()).await?;
                         let rev = kv.map(|kv| kv.mod_revision).unwrap_or(0);
-                        vec![
-                            Compare::mod_revision(k.recovery(), CompareOp::Equal, rev),
-                            absent(&k.bootstrap()),
-                        ]
+                        cond.push(Compare::mod_revision(k.recovery(), CompareOp::Equal, rev));
+                        match node.etcd.get(&k.bootstrap()).await? {
+                            Some(b) => {
+                                cond.push(Compare::mod_revision(
+                                    k.bootstrap(),
+                                    CompareOp::Equal,
+                                    b.mod_revision,
+                                ));
+                                ops.push(delete_op(&k.bootstrap()));
+                            }
+                            None => cond.push(absent(&k.bootstrap())),
+                        }
+                        info!(
+                            "replacing the recovery record naming {} ({}): {}",
+                            old.winner,
+                            old.reason,
+                            super::recovery::stale_record(&snap, old, now)
+                                .unwrap_or_else(|| "forced by the operator".into())
+                        );
                     }
-                    _ => vec![absent(&k.recovery())],
-                };
+                    _ => cond.push(absent(&k.recovery())),
+                }
                 let won = node
                     .etcd
                     .txn(Txn::new().when(cond).and_then(ops))
@@ -383,16 +481,27 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
                 }
                 continue;
             }
-            Election::Recorded(rec) => {
-                if rec.winner == me {
-                    return Ok(QueueOutcome::Bootstrap(rec));
+            Election::Recorded(rec) if rec.winner == me => {
+                let action = if rec.forced.is_some() {
+                    Action::ForcedBootstrap
+                } else {
+                    Action::RecoveryBootstrap
+                };
+                match gate(node, &snap, position, action) {
+                    Verdict::Allow(_) => return Ok(QueueOutcome::Bootstrap(rec)),
+                    Verdict::Wait(why) | Verdict::Refuse(why) => {
+                        format!("recovery blocked: elected, but not bootstrapping: {why}")
+                    }
                 }
+            }
+            Election::Recorded(rec) => {
                 let joined = node.recovery_mark();
                 if let Some(ahead) = ahead_of_winner(&rec, &me, position, joined.as_deref()) {
                     return Ok(QueueOutcome::Refused(format!(
-                        "this node is {ahead} transaction(s) ahead of {} which bootstraps the recovery at {}; \
-                         joining would discard them by SST. Keep them, or discard them with `galera-sidecar resync {me}`",
-                        rec.winner, rec.position
+                        "this node is {ahead} transaction(s) ahead of {} which bootstraps the recovery at {} ({}); \
+                         joining would discard them by SST. This node holds the newer commits: keep them \
+                         (docs/operations.md, \"A node ahead of the recovered cluster\")",
+                        rec.winner, rec.position, rec.reason
                     )));
                 }
                 format!(
@@ -400,6 +509,10 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
                     rec.winner, rec.reason
                 )
             }
+        };
+        let sentence = match ignored {
+            Some(why) => format!("{sentence} ({why})"),
+            None => sentence,
         };
         if sentence != last_sentence || last_log.elapsed() >= Duration::from_secs(5) {
             info!("{sentence}");
@@ -533,15 +646,7 @@ async fn join_locked(
     // Re-decide on a snapshot read under the lock.
     let snap = node.snapshot().await?;
     let reachable = probe_registered(node, &snap).await;
-    let joined = node.recovery_mark();
-    let plan = decide(&Observation {
-        snap: &snap,
-        me: &node.cfg.name,
-        position,
-        reachable: &reachable,
-        peers_answering: &[],
-        joined_recovery: joined.as_deref(),
-    });
+    let plan = decide_on(node, &snap, position, &reachable, &[]);
     let Plan::Join {
         peers,
         donors,
@@ -631,6 +736,46 @@ async fn join_locked(
     Ok(Some(child))
 }
 
+/// After a bootstrap is Synced: record the cluster uuid (create-if-absent; replacing the old
+/// one only when the operator forced this node accepting data loss), then register.
+async fn record_bootstrap(
+    node: &mut Node,
+    uuid: &str,
+    replace_uuid: bool,
+    census: crate::etcd::snapshot::CensusEntry,
+) -> anyhow::Result<()> {
+    let k = node.etcd.keys.clone();
+    // A pause (SIGSTOP, partition) may have cost us the lease meanwhile: the bootstrap itself
+    // was fenced by P/bootstrap; from here on only writes of facts follow.
+    if node.renew_lease_if_lost().await? {
+        warn!("the lease was lost during the bootstrap; continuing with a new one");
+    }
+    let snap = node.etcd.snapshot().await?;
+    match &snap.uuid {
+        None => {
+            if node.etcd.create_if_absent(&k.uuid(), uuid, None).await? {
+                info!("cluster uuid {uuid} recorded");
+            }
+        }
+        Some(u) if u == uuid => {}
+        Some(u) if replace_uuid => {
+            let txn = Txn::new()
+                .when(vec![Compare::value(k.uuid(), CompareOp::Equal, u.as_str())])
+                .and_then(vec![put_op(&k.uuid(), uuid, None)]);
+            if node.etcd.txn(txn).await?.succeeded {
+                warn!(
+                    "cluster uuid {uuid} replaces {u}: the operator forced this bootstrap accepting data loss; \
+                     nodes holding {u} are refused, never overwritten"
+                );
+            }
+        }
+        Some(u) => warn!("bootstrapped cluster uuid {uuid} differs from etcd's {u}"),
+    }
+    let snap = node.etcd.snapshot().await?;
+    node.register(&snap, Some(census)).await?;
+    Ok(())
+}
+
 /// Bootstrap (a new cluster, or the elected recovery winner) under the lock; `P/bootstrap`
 /// is created before `--wsrep-new-cluster`, in a txn fenced on the lock and on `nodes/` empty.
 async fn bootstrap(
@@ -661,15 +806,7 @@ async fn bootstrap_locked(
     let (reason, state_cond, state_ops) = match &rec {
         None => {
             let peers = probe_peers(node).await;
-            let joined = node.recovery_mark();
-            let plan = decide(&Observation {
-                snap: &snap,
-                me: &me,
-                position,
-                reachable: &BTreeSet::new(),
-                peers_answering: &peers,
-                joined_recovery: joined.as_deref(),
-            });
+            let plan = decide_on(node, &snap, position, &BTreeSet::new(), &peers);
             if !matches!(plan, Plan::NewCluster { .. }) {
                 info!(
                     "under the lock the decision changed to: {}",
@@ -683,30 +820,52 @@ async fn bootstrap_locked(
                     Compare::value(k.state(), CompareOp::Equal, ClusterState::Building.as_str())
                 }
             };
+            // The all-fresh census the gate saw must still hold when P/bootstrap is written:
+            // no census or queue key changed since that snapshot, no member appeared.
             (
                 "new-cluster".to_string(),
-                vec![cond, absent(&k.uuid())],
+                vec![
+                    cond,
+                    absent(&k.uuid()),
+                    unchanged_since(&k.census_prefix(), snap.revision),
+                    unchanged_since(&k.queue_prefix(), snap.revision),
+                    prefix_empty(&k.members_prefix()),
+                ],
                 vec![put_op(&k.state(), ClusterState::Building.as_str(), None)],
             )
         }
         Some(r) => {
-            if snap.recovery.as_ref().map(|x| &x.winner) != Some(&r.winner)
+            if snap.recovery.as_ref() != Some(r)
                 || snap.known_state() != Some(ClusterState::Recovery)
             {
                 info!("under the lock the recovery record changed; re-deciding");
                 return Ok(None);
             }
+            let action = if r.forced.is_some() {
+                Action::ForcedBootstrap
+            } else {
+                Action::RecoveryBootstrap
+            };
+            match gate(node, &snap, position, action) {
+                Verdict::Allow(why) => info!("safety gate: bootstrap allowed: {why}"),
+                Verdict::Wait(why) | Verdict::Refuse(why) => {
+                    warn!("safety gate: not bootstrapping: {why}; re-deciding");
+                    return Ok(None);
+                }
+            }
+            // The positions the gate compared must still be the reported ones.
             (
-                if r.reason.contains("force-bootstrap") {
+                if r.forced.is_some() {
                     "force-bootstrap".into()
                 } else {
                     "recovery".into()
                 },
-                vec![Compare::value(
-                    k.state(),
-                    CompareOp::Equal,
-                    ClusterState::Recovery.as_str(),
-                )],
+                vec![
+                    Compare::value(k.state(), CompareOp::Equal, ClusterState::Recovery.as_str()),
+                    unchanged_since(&k.census_prefix(), snap.revision),
+                    unchanged_since(&k.queue_prefix(), snap.revision),
+                    unchanged_since(&k.recovery(), snap.revision),
+                ],
                 vec![],
             )
         }
@@ -790,24 +949,46 @@ async fn bootstrap_locked(
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let uuid = status.cluster_state_uuid().to_string();
-    // A pause (SIGSTOP, partition) may have cost us the lease meanwhile: the bootstrap itself
-    // was fenced by P/bootstrap; from here on only create-if-absent writes of facts follow.
-    if node.renew_lease_if_lost().await? {
-        warn!("the lease was lost during the bootstrap; continuing with a new one");
+    if let Err(e) = datadir::write_init_ok(&node.cfg.opts.datadir, owner) {
+        warn!("cannot write init.ok: {e}");
     }
-    let snap = node.snapshot().await?;
-    match &snap.uuid {
-        None => {
-            if node.etcd.create_if_absent(&k.uuid(), &uuid, None).await? {
-                info!("cluster uuid {uuid} recorded");
+    // From here mariadbd serves a Primary Component: an etcd error must not stop it. Record the
+    // bootstrap (retrying, a log line every 5 s); the running loop registers and restores
+    // P/uuid by itself if this gives up.
+    let replace_uuid = rec
+        .as_ref()
+        .and_then(|r| r.forced.as_ref())
+        .is_some_and(|f| f.accept_data_loss);
+    let census = node.census_entry(
+        &Position::known(&uuid, status.last_committed().unwrap_or(-1)),
+        Some(Position::known(
+            &uuid,
+            status.last_committed().unwrap_or(-1),
+        )),
+    );
+    let start = tokio::time::Instant::now();
+    let mut last_log = start - Duration::from_secs(60);
+    loop {
+        match record_bootstrap(node, &uuid, replace_uuid, census.clone()).await {
+            Ok(()) => {
+                info!("bootstrap of {me} complete: Synced, Primary, registered");
+                break;
+            }
+            Err(e) => {
+                if last_log.elapsed() >= Duration::from_secs(5) {
+                    warn!("bootstrap of {me} is Synced but recording it in etcd failed ({e:#}); mariadbd keeps running, retrying");
+                    last_log = tokio::time::Instant::now();
+                }
+                if node.stopping() || child.try_code().is_some() {
+                    break;
+                }
+                if start.elapsed() >= Duration::from_secs(120) {
+                    warn!("bootstrap of {me}: etcd still failing after {:.0?}; the running loop registers when it answers", start.elapsed());
+                    break;
+                }
+                node.pause(Duration::from_secs(1)).await;
             }
         }
-        Some(u) if *u == uuid => {}
-        Some(u) => warn!("bootstrapped cluster uuid {uuid} differs from etcd's {u}"),
     }
-    let snap = node.snapshot().await?;
-    node.register(&snap).await?;
-    datadir::write_init_ok(&node.cfg.opts.datadir, owner)?;
-    info!("bootstrap of {me} complete: Synced, Primary, registered");
     Ok(Some(child))
 }

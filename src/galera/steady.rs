@@ -16,10 +16,11 @@ use super::rules::{
     LeaderAction,
 };
 use crate::checker::state_file::Phase;
-use crate::etcd::snapshot::StateValue;
+use crate::etcd::snapshot::{CensusEntry, StateValue};
 use crate::etcd::watch::{watch, WatchEvent};
 use crate::etcd::{delete_op, ClusterSnapshot, ClusterState, EtcdError};
 use crate::mysql::WsrepStatus;
+use crate::position::Position;
 
 /// How long a running node may stay non-Primary, with no Primary Component anywhere, before it
 /// leaves to take part in recovery.
@@ -159,6 +160,30 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
     }
 }
 
+/// How often a running node re-publishes its census entry (the cluster's position it sees):
+/// a joiner that was down waits at most about this long for a position newer than its own.
+/// 12 writes a minute per node.
+pub const CENSUS_REFRESH: Duration = Duration::from_secs(5);
+
+/// This node's census entry now: the live position while it serves a Primary Component
+/// (Synced or Donor), else the last one it reported, with no running cluster.
+fn census_now(node: &Node, status: Option<&WsrepStatus>) -> CensusEntry {
+    match status.filter(|s| should_register(s)) {
+        Some(s) => {
+            let live = Position::known(s.cluster_state_uuid(), s.last_committed().unwrap_or(-1));
+            node.census_entry(&live, Some(live.clone()))
+        }
+        None => {
+            let last = node
+                .census
+                .as_ref()
+                .map(|(_, c)| c.position.clone())
+                .unwrap_or(Position::Unknown);
+            node.census_entry(&last, None)
+        }
+    }
+}
+
 /// A snapshot re-read only when the watch saw a change, or when it is older than this.
 const MAX_VIEW_AGE: Duration = Duration::from_secs(10);
 
@@ -208,9 +233,12 @@ async fn tick(
     let me = node.cfg.name.clone();
     let k = node.etcd.keys.clone();
 
-    // Registration: only while Synced or Donor (and Primary).
+    // The census: this node's position, and while it serves a Primary Component the cluster's
+    // actual uuid and last committed seqno — what joiners compare their datadir with.
+    let census = census_now(node, status);
+    // Registration: only while Synced or Donor (and Primary), with the census in the same txn.
     match status {
-        Some(s) if should_register(s) => node.register(&snap).await?,
+        Some(s) if should_register(s) => node.register(&snap, Some(census.clone())).await?,
         Some(s) => {
             node.deregister(
                 &snap,
@@ -220,6 +248,9 @@ async fn tick(
         }
         None if sql_failures >= 3 => node.deregister(&snap, "local server not answering").await?,
         None => {}
+    }
+    if node.census_due(Some(&snap), &census, Some(CENSUS_REFRESH)) {
+        node.publish_census(census).await?;
     }
     // The rules below use the same snapshot: what registration changed comes back through
     // the watch and is acted on at the next pass.

@@ -1,0 +1,1193 @@
+//! The safety gate: one pure function that every history-choosing action passes before it runs
+//! (docs/recovery.md, "Safety invariants").
+//!
+//! A history-choosing action is one that decides which committed transactions survive: starting
+//! a brand-new cluster (a new uuid), bootstrapping a recovery (automatic or forced), joining a
+//! running cluster (which may overwrite this datadir by SST), and wiping a datadir (`resync`).
+//! Each needs *positive evidence*: a missing etcd key proves nothing (etcd can lose its data),
+//! and an operator's request counts only while it is bound to the position it was issued
+//! against and has not expired.
+//!
+//! The invariants kept here:
+//! - **one history**: no new uuid while any reported datadir holds data; a node joins only a
+//!   running cluster whose *actual* uuid (published by its registered nodes) is its own;
+//! - **no silent overwrite**: a datadir with a known position is overwritten only by a cluster
+//!   of the same uuid and a history at least as long, or by a bound, unexpired operator request;
+//! - **operator requests are bound and expire**.
+
+use std::collections::BTreeMap;
+
+use crate::etcd::snapshot::{ClusterSnapshot, ForceRequest, ResyncRequest};
+use crate::position::Position;
+
+use super::recovery::ahead_of_winner;
+
+/// How long after a node's last sign of life a running cluster's published position must be,
+/// to prove the cluster's history is at least as long as that node's (the state file's time
+/// lags the last commit by up to a second; the publication's time is rounded to seconds).
+pub const PUBLICATION_MARGIN_SECS: i64 = 3;
+
+/// The actions the gate rules on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Start a brand-new cluster (a new uuid) from this fresh datadir.
+    NewCluster,
+    /// Bootstrap the recovery this node was elected for automatically.
+    RecoveryBootstrap,
+    /// Bootstrap the recovery the operator forced onto this node.
+    ForcedBootstrap,
+    /// Join the running cluster (IST, or SST over this datadir).
+    Join,
+    /// Discard this datadir and re-initialise it (`resync`).
+    Wipe,
+}
+
+/// What the gate rules on: the etcd snapshot (census, registered nodes with their published
+/// cluster positions, records, operator requests) and this node's own facts.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    pub snap: &'a ClusterSnapshot,
+    pub me: &'a str,
+    /// This datadir's position.
+    pub local: &'a Position,
+    /// When this datadir's position was last current (mariadbd last seen running, or this
+    /// process's start): a running cluster's position published before that proves nothing.
+    pub local_since: i64,
+    /// The recovery record this datadir joined (its marker file), if any.
+    pub joined_recovery: Option<&'a str>,
+    pub now: i64,
+    pub cluster_size: usize,
+}
+
+/// The gate's ruling, with the sentence that explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow(String),
+    /// The evidence is not complete yet; it may become an allow (or a refusal) later.
+    Wait(String),
+    /// The evidence says no; only the operator can change it.
+    Refuse(String),
+}
+
+impl Verdict {
+    pub fn sentence(&self) -> &str {
+        match self {
+            Verdict::Allow(s) | Verdict::Wait(s) | Verdict::Refuse(s) => s,
+        }
+    }
+    pub fn allowed(&self) -> bool {
+        matches!(self, Verdict::Allow(_))
+    }
+}
+
+/// Rule on `action` given the evidence.
+pub fn check(action: Action, ev: &Evidence) -> Verdict {
+    match action {
+        Action::NewCluster => new_cluster(ev),
+        Action::RecoveryBootstrap => recovery_bootstrap(ev),
+        Action::ForcedBootstrap => forced_bootstrap(ev),
+        Action::Join => join(ev),
+        Action::Wipe => wipe(ev),
+    }
+}
+
+/// Every position a node reports, by name: its recovery queue entry if queued (the freshest),
+/// else its census entry.
+pub fn reported_positions(snap: &ClusterSnapshot) -> BTreeMap<&str, &Position> {
+    let mut out: BTreeMap<&str, &Position> = BTreeMap::new();
+    for (n, c) in &snap.census {
+        out.insert(n.as_str(), c.running.as_ref().unwrap_or(&c.position));
+    }
+    for (n, q) in &snap.queue {
+        if let Some(p) = &q.position {
+            out.insert(n.as_str(), p);
+        }
+    }
+    out
+}
+
+/// Does this position hold data that may matter (anything but a fresh datadir)?
+fn holds_data(p: &Position) -> bool {
+    !matches!(p, Position::Fresh)
+}
+
+/// One history as the reports show it: a uuid, the highest seqno reported for it, and who
+/// holds it (running nodes are marked with `*`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct History {
+    pub uuid: String,
+    pub seqno: i64,
+    pub nodes: Vec<String>,
+    /// The nodes that report the highest seqno.
+    pub newest: Vec<String>,
+    /// Names of registered nodes running this history.
+    pub running: Vec<String>,
+}
+
+/// The histories the census, the queue and the registered nodes report, longest first.
+/// Two or more means two clusters' data exist side by side.
+pub fn histories(snap: &ClusterSnapshot) -> Vec<History> {
+    let mut by_uuid: BTreeMap<&str, History> = BTreeMap::new();
+    for (n, p) in reported_positions(snap) {
+        let Position::Known { uuid, seqno } = p else {
+            continue;
+        };
+        let h = by_uuid.entry(uuid).or_insert_with(|| History {
+            uuid: uuid.clone(),
+            seqno: -1,
+            nodes: vec![],
+            newest: vec![],
+            running: vec![],
+        });
+        if *seqno > h.seqno {
+            h.seqno = *seqno;
+            h.newest.clear();
+        }
+        if *seqno == h.seqno {
+            h.newest.push(n.to_string());
+        }
+        h.nodes.push(n.to_string());
+        if snap.nodes.contains_key(n) && snap.census.get(n).is_some_and(|c| c.running.is_some()) {
+            h.running.push(n.to_string());
+        }
+    }
+    let mut out: Vec<History> = by_uuid.into_values().collect();
+    out.sort_by(|a, b| b.seqno.cmp(&a.seqno).then(a.uuid.cmp(&b.uuid)));
+    out
+}
+
+/// The two-histories sentence (never advises discarding either side: which one is the
+/// younger is the operator's call).
+fn two_histories(me: &str, local: &Position, other: &str, snap: &ClusterSnapshot) -> String {
+    let hs = histories(snap)
+        .iter()
+        .map(|h| format!("{} at seqno {} on {}", h.uuid, h.seqno, h.nodes.join(",")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!(
+        "two histories: this datadir holds {local} but the running cluster is {other}; joining would \
+         overwrite {me}'s data by SST. Reported histories: {hs}. Compare them (`galera-sidecar status`) \
+         before choosing which to keep: docs/operations.md, \"Two histories\""
+    )
+}
+
+/// How many transactions of the longest reported history a bootstrap from `candidate` loses,
+/// at least (the reports may lag), with the holders of that history.
+pub fn transactions_lost(candidate: &Position, snap: &ClusterSnapshot) -> Option<(i64, History)> {
+    let longest = histories(snap).into_iter().next()?;
+    let lost = match candidate {
+        Position::Known { uuid, seqno } if *uuid == longest.uuid && *seqno >= 0 => {
+            longest.seqno - seqno
+        }
+        _ => longest.seqno.max(0) + 1,
+    };
+    (lost > 0).then_some((lost, longest))
+}
+
+/// The cluster's uuid as etcd records it, or as every reported history agrees on.
+pub fn cluster_uuid(snap: &ClusterSnapshot) -> Option<String> {
+    if let Some(u) = &snap.uuid {
+        return Some(u.clone());
+    }
+    let hs = histories(snap);
+    match hs.as_slice() {
+        [one] => Some(one.uuid.clone()),
+        _ => None,
+    }
+}
+
+/// Why a force-bootstrap request must not be obeyed, or `None` when it may. `current`: the
+/// named node's position now (`None` while it has not reported one).
+pub fn force_request_problem(
+    req: &ForceRequest,
+    current: Option<&Position>,
+    cluster: Option<&str>,
+    now: i64,
+) -> Option<String> {
+    if req.expires_at <= 0 {
+        return Some(format!(
+            "the force-bootstrap request for {} has no expiry and no binding (not written by \
+             `galera-sidecar force-bootstrap`); ignored",
+            req.node
+        ));
+    }
+    if req.expires_at <= now {
+        return Some(format!(
+            "the force-bootstrap request for {} expired {}s ago; ignored",
+            req.node,
+            now - req.expires_at
+        ));
+    }
+    if let (Some(bound), Some(cur)) = (&req.position, current) {
+        if bound != cur {
+            return Some(format!(
+                "the force-bootstrap request for {} was issued against position {bound}, but {} now \
+                 reports {cur}; ignored (issue it again if {} should still bootstrap)",
+                req.node, req.node, req.node
+            ));
+        }
+    }
+    if req.accept_data_loss {
+        return None;
+    }
+    if req.position.is_none() {
+        return Some(format!(
+            "the force-bootstrap request for {} is bound to no known position and does not accept \
+             data loss; ignored",
+            req.node
+        ));
+    }
+    match current {
+        Some(Position::Fresh) => Some(format!(
+            "{} has a fresh (empty) datadir: bootstrapping it discards the whole cluster; \
+             only with --accept-data-loss",
+            req.node
+        )),
+        Some(Position::Unknown) | Some(Position::Known { seqno: -1, .. }) => Some(format!(
+            "{}'s position is unknown; only with --accept-data-loss",
+            req.node
+        )),
+        Some(Position::Known { uuid, .. }) if cluster.is_some_and(|c| c != uuid) => Some(format!(
+            "{} holds cluster {uuid}, not the cluster's {}; only with --accept-data-loss",
+            req.node,
+            cluster.unwrap_or_default()
+        )),
+        _ => None,
+    }
+}
+
+/// Why a resync request must not be obeyed, or `None` when it may.
+pub fn resync_request_problem(
+    name: &str,
+    req: &ResyncRequest,
+    current: &Position,
+    now: i64,
+) -> Option<String> {
+    if req.expires_at <= 0 {
+        return Some(format!(
+            "the resync request for {name} has no expiry and no binding (not written by \
+             `galera-sidecar resync`); ignored"
+        ));
+    }
+    if req.expires_at <= now {
+        return Some(format!(
+            "the resync request for {name} expired {}s ago; ignored",
+            now - req.expires_at
+        ));
+    }
+    match &req.position {
+        None => Some(format!(
+            "the resync request for {name} is bound to no position; ignored"
+        )),
+        Some(p) if p != current => Some(format!(
+            "the resync request for {name} was issued against position {p}, but its datadir now \
+             holds {current}; ignored"
+        )),
+        Some(_) => None,
+    }
+}
+
+fn new_cluster(ev: &Evidence) -> Verdict {
+    let snap = ev.snap;
+    if let Some(u) = &snap.uuid {
+        return Verdict::Refuse(format!("cluster {u} existed (etcd records its uuid)"));
+    }
+    if !snap.members.is_empty() {
+        return Verdict::Refuse(format!(
+            "{} member(s) known ({})",
+            snap.members.len(),
+            snap.members.keys().cloned().collect::<Vec<_>>().join(",")
+        ));
+    }
+    if holds_data(ev.local) {
+        return Verdict::Refuse(format!("this datadir holds data ({})", ev.local));
+    }
+    let holders: Vec<String> = reported_positions(snap)
+        .into_iter()
+        .filter(|(n, p)| *n != ev.me && holds_data(p))
+        .map(|(n, p)| format!("{n} at {p}"))
+        .collect();
+    if !holders.is_empty() {
+        return Verdict::Refuse(format!(
+            "{} reported data: this is a recovery, not a new cluster",
+            holders.join(", ")
+        ));
+    }
+    let mut fresh: Vec<&str> = snap
+        .census
+        .iter()
+        .filter(|(_, c)| c.position == Position::Fresh && c.running.is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !fresh.contains(&ev.me) {
+        fresh.push(ev.me);
+        fresh.sort();
+    }
+    if fresh.len() < ev.cluster_size {
+        return Verdict::Wait(format!(
+            "a brand-new cluster needs --cluster-size {} nodes to report fresh datadirs; {} did ({}). \
+             A missing report proves nothing (etcd may have lost the cluster's keys): waiting for the others",
+            ev.cluster_size,
+            fresh.len(),
+            fresh.join(",")
+        ));
+    }
+    Verdict::Allow(format!(
+        "all-fresh census: {} reported fresh datadirs, no uuid, no member",
+        fresh.join(",")
+    ))
+}
+
+/// Positions other nodes report that forbid bootstrapping `local` automatically.
+fn ahead_or_foreign(ev: &Evidence, uuid: &str, seqno: i64) -> Option<String> {
+    for (n, p) in reported_positions(ev.snap) {
+        if n == ev.me {
+            continue;
+        }
+        match p {
+            Position::Fresh => {}
+            Position::Unknown | Position::Known { seqno: -1, .. } => {
+                return Some(format!(
+                    "{n} reports an unknown position (it may hold the newest commits)"
+                ))
+            }
+            Position::Known { uuid: u, .. } if u != uuid => {
+                return Some(format!("{n} holds another history ({p})"))
+            }
+            Position::Known { seqno: s, .. } if *s > seqno => {
+                return Some(format!(
+                    "{n} reports {p}, {} transaction(s) ahead of this node",
+                    s - seqno
+                ))
+            }
+            Position::Known { .. } => {}
+        }
+    }
+    None
+}
+
+fn others_registered<'a>(ev: &Evidence<'a>) -> Vec<&'a str> {
+    ev.snap
+        .nodes
+        .keys()
+        .filter(|n| n.as_str() != ev.me)
+        .map(String::as_str)
+        .collect()
+}
+
+fn recovery_bootstrap(ev: &Evidence) -> Verdict {
+    let Some(rec) = &ev.snap.recovery else {
+        return Verdict::Refuse("no recovery record names a winner".into());
+    };
+    if rec.winner != ev.me {
+        return Verdict::Refuse(format!("the recovery record names {}", rec.winner));
+    }
+    let running = others_registered(ev);
+    if !running.is_empty() {
+        return Verdict::Refuse(format!(
+            "{} registered: a cluster runs, join it instead",
+            running.join(",")
+        ));
+    }
+    let (Position::Known { uuid, seqno }, Some(want)) = (ev.local, rec.position.uuid()) else {
+        return Verdict::Refuse(format!(
+            "this datadir's position {} is not a known position of the elected history {}",
+            ev.local, rec.position
+        ));
+    };
+    if uuid != want || *seqno < 0 {
+        return Verdict::Refuse(format!(
+            "this datadir holds {}, not the elected history {}",
+            ev.local, rec.position
+        ));
+    }
+    if let Some(why) = ahead_or_foreign(ev, uuid, *seqno) {
+        return Verdict::Refuse(format!(
+            "{why}: bootstrapping {} would lose or hide commits; the recovery must be re-elected",
+            ev.me
+        ));
+    }
+    Verdict::Allow(format!(
+        "elected winner at {}; no reported position is ahead or foreign",
+        ev.local
+    ))
+}
+
+fn forced_bootstrap(ev: &Evidence) -> Verdict {
+    let Some(rec) = &ev.snap.recovery else {
+        return Verdict::Refuse("no recovery record names a winner".into());
+    };
+    let Some(req) = &rec.forced else {
+        return Verdict::Refuse("the recovery record was not forced by the operator".into());
+    };
+    if rec.winner != ev.me || req.node != ev.me {
+        return Verdict::Refuse(format!("the forced recovery names {}", rec.winner));
+    }
+    let running = others_registered(ev);
+    if !running.is_empty() {
+        return Verdict::Refuse(format!(
+            "{} registered: a cluster runs, join it instead",
+            running.join(",")
+        ));
+    }
+    let cluster = cluster_uuid(ev.snap);
+    if let Some(problem) = force_request_problem(req, Some(ev.local), cluster.as_deref(), ev.now) {
+        return Verdict::Refuse(problem);
+    }
+    let loss = match transactions_lost(ev.local, ev.snap) {
+        Some((n, h)) => format!(
+            "; loses at least {n} transaction(s) of {} (held by {})",
+            h.uuid,
+            h.newest.join(",")
+        ),
+        None => "; no reported position is ahead".into(),
+    };
+    Verdict::Allow(format!(
+        "forced by the operator (issued at {}, expires at {}{}){loss}",
+        req.issued_at,
+        req.expires_at,
+        if req.accept_data_loss {
+            ", data loss accepted"
+        } else {
+            ""
+        }
+    ))
+}
+
+fn join(ev: &Evidence) -> Verdict {
+    let snap = ev.snap;
+    if *ev.local == Position::Fresh {
+        return Verdict::Allow("fresh datadir: joins by SST, nothing to overwrite".into());
+    }
+    let registered = others_registered(ev);
+    if registered.is_empty() {
+        return Verdict::Refuse(
+            "no node is registered: there is no running cluster to join".into(),
+        );
+    }
+    let mine = ev.local.uuid();
+    if let (Some(u), Some(c)) = (mine, &snap.uuid) {
+        if u != c {
+            return Verdict::Refuse(two_histories(ev.me, ev.local, c, snap));
+        }
+    }
+    // The running cluster's actual uuid and history length, as its registered nodes publish.
+    let mut published: Vec<(&str, i64, i64)> = vec![];
+    for r in &registered {
+        let running = snap
+            .census
+            .get(*r)
+            .and_then(|c| c.running.as_ref().map(|p| (p, c.at)));
+        let Some((p, at)) = running else {
+            return Verdict::Wait(format!(
+                "{r} is registered but has not published its cluster's actual uuid yet"
+            ));
+        };
+        if let (Some(u), Some(theirs)) = (mine, p.uuid()) {
+            if u != theirs {
+                return Verdict::Refuse(two_histories(ev.me, ev.local, theirs, snap));
+            }
+        }
+        published.push((r, p.seqno().unwrap_or(-1), at));
+    }
+    if let Some(rec) = &snap.recovery {
+        if let Some(ahead) = ahead_of_winner(rec, ev.me, ev.local, ev.joined_recovery) {
+            return Verdict::Refuse(format!(
+                "this node is {ahead} transaction(s) ahead of {} which bootstrapped the recovery at {}; \
+                 joining would discard them by SST. This node holds the newer commits: keep them \
+                 (docs/operations.md, \"A node ahead of the recovered cluster\")",
+                rec.winner, rec.position
+            ));
+        }
+    }
+    if let Some(mine_seqno) = ev.local.seqno() {
+        let since = ev.local_since + PUBLICATION_MARGIN_SECS;
+        let recent: Vec<&(&str, i64, i64)> =
+            published.iter().filter(|(_, _, at)| *at >= since).collect();
+        let Some(longest) = recent.iter().max_by_key(|(_, s, _)| *s) else {
+            return Verdict::Wait(format!(
+                "waiting for {} to publish the cluster's position after this node's last run \
+                 (to check its history is at least as long as this datadir's seqno {mine_seqno})",
+                registered.join(",")
+            ));
+        };
+        if mine_seqno > longest.1 {
+            return Verdict::Refuse(format!(
+                "this node is {} transaction(s) ahead of the running cluster ({} at seqno {}); joining \
+                 would discard them by SST. This node holds the newer commits: keep them \
+                 (docs/operations.md, \"A node ahead of the recovered cluster\")",
+                mine_seqno - longest.1,
+                longest.0,
+                longest.1
+            ));
+        }
+    }
+    Verdict::Allow(match ev.local {
+        Position::Unknown => {
+            "position unknown: the running cluster is the only known history".into()
+        }
+        _ => format!(
+            "same history as the running cluster, not ahead of it ({})",
+            ev.local
+        ),
+    })
+}
+
+fn wipe(ev: &Evidence) -> Verdict {
+    let Some(req) = ev.snap.resync.get(ev.me) else {
+        return Verdict::Wait(format!("no resync of {} requested", ev.me));
+    };
+    if let Some(problem) = resync_request_problem(ev.me, req, ev.local, ev.now) {
+        return Verdict::Refuse(problem);
+    }
+    Verdict::Allow(format!(
+        "resync of {} at position {} requested by the operator (issued at {}, expires at {})",
+        ev.me, ev.local, req.issued_at, req.expires_at
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etcd::snapshot::{CensusEntry, NodeEntry, QueueEntry, RecoveryRecord};
+
+    const U: &str = "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002";
+    const V: &str = "11111111-2222-3333-4444-555555555555";
+    const NOW: i64 = 1_800_000_000;
+
+    fn k(seqno: i64) -> Position {
+        Position::known(U, seqno)
+    }
+
+    /// A snapshot built by small edits.
+    #[derive(Default, Clone)]
+    struct Snap(ClusterSnapshot);
+
+    impl Snap {
+        fn uuid(mut self, u: &str) -> Self {
+            self.0.uuid = Some(u.into());
+            self
+        }
+        fn member(mut self, n: &str) -> Self {
+            self.0.members.insert(n.into(), "10.0.0.9".into());
+            self
+        }
+        /// A census entry (not running), written at `NOW - 100`.
+        fn reports(mut self, n: &str, p: Position) -> Self {
+            self.0.census.insert(
+                n.into(),
+                CensusEntry {
+                    position: p,
+                    address: "10.0.0.9".into(),
+                    at: NOW - 100,
+                    running: None,
+                },
+            );
+            self
+        }
+        /// A registered node running `p`, published at `at`.
+        fn runs(mut self, n: &str, p: Position, at: i64) -> Self {
+            self.0.nodes.insert(
+                n.into(),
+                NodeEntry {
+                    address: "10.0.0.9".into(),
+                    lease: 1,
+                },
+            );
+            self.0.census.insert(
+                n.into(),
+                CensusEntry {
+                    position: p.clone(),
+                    address: "10.0.0.9".into(),
+                    at,
+                    running: Some(p),
+                },
+            );
+            self
+        }
+        /// Registered, with no census entry.
+        fn registered_silent(mut self, n: &str) -> Self {
+            self.0.nodes.insert(
+                n.into(),
+                NodeEntry {
+                    address: "10.0.0.9".into(),
+                    lease: 1,
+                },
+            );
+            self
+        }
+        fn queued(mut self, n: &str, p: Position) -> Self {
+            self.0.queue.insert(
+                n.into(),
+                QueueEntry {
+                    queued_at: Some(NOW - 50),
+                    seqno: p.seqno(),
+                    position: Some(p),
+                },
+            );
+            self
+        }
+        fn recovery(mut self, winner: &str, p: Position, forced: Option<ForceRequest>) -> Self {
+            self.0.recovery = Some(RecoveryRecord {
+                winner: winner.into(),
+                position: p,
+                decided_by: "g-0".into(),
+                at: NOW - 40,
+                reason: "test".into(),
+                forced,
+            });
+            self
+        }
+        fn resync(mut self, n: &str, p: Option<Position>, expires_at: i64) -> Self {
+            self.0.resync.insert(
+                n.into(),
+                ResyncRequest {
+                    position: p,
+                    issued_at: NOW - 10,
+                    expires_at,
+                },
+            );
+            self
+        }
+    }
+
+    fn force(node: &str, p: Option<Position>, expires_at: i64, accept: bool) -> ForceRequest {
+        ForceRequest {
+            node: node.into(),
+            position: p,
+            issued_at: NOW - 10,
+            expires_at,
+            accept_data_loss: accept,
+        }
+    }
+
+    struct Case {
+        name: &'static str,
+        action: Action,
+        snap: Snap,
+        local: Position,
+        since: i64,
+        joined: Option<&'static str>,
+        /// "allow", "wait" or "refuse", and a fragment of the sentence.
+        want: &'static str,
+        fragment: &'static str,
+    }
+
+    fn case(name: &'static str, action: Action, snap: Snap, local: Position) -> Case {
+        Case {
+            name,
+            action,
+            snap,
+            local,
+            since: NOW - 60,
+            joined: None,
+            want: "allow",
+            fragment: "",
+        }
+    }
+
+    fn rule(c: &Case) -> Verdict {
+        check(
+            c.action,
+            &Evidence {
+                snap: &c.snap.0,
+                me: "me",
+                local: &c.local,
+                local_since: c.since,
+                joined_recovery: c.joined,
+                now: NOW,
+                cluster_size: 3,
+            },
+        )
+    }
+
+    #[test]
+    fn gate_table() {
+        use Action::*;
+        let later = NOW + 3600;
+        let fresh3 = Snap::default()
+            .reports("me", Position::Fresh)
+            .reports("g-1", Position::Fresh)
+            .reports("g-2", Position::Fresh);
+        let running = Snap::default().uuid(U).runs("g-1", k(100), NOW - 10);
+        let cases = vec![
+            // A brand-new cluster: only on an all-fresh census.
+            Case {
+                ..case(
+                    "all-fresh census of 3",
+                    NewCluster,
+                    fresh3.clone(),
+                    Position::Fresh,
+                )
+            },
+            Case {
+                want: "wait",
+                fragment: "1 did (me)",
+                ..case(
+                    "only this node reported",
+                    NewCluster,
+                    Snap::default().reports("me", Position::Fresh),
+                    Position::Fresh,
+                )
+            },
+            Case {
+                want: "wait",
+                fragment: "2 did",
+                ..case(
+                    "etcd empty, two fresh: absence proves nothing",
+                    NewCluster,
+                    Snap::default().reports("g-1", Position::Fresh),
+                    Position::Fresh,
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "g-2 at 6b3a1f0e-1c2d-11ef-9a7b-0242ac120002:7 reported data",
+                ..case(
+                    "a data-holding node reported",
+                    NewCluster,
+                    fresh3.clone().reports("g-2", k(7)),
+                    Position::Fresh,
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "reported data",
+                ..case(
+                    "a queued node holds data",
+                    NewCluster,
+                    fresh3.clone().queued("g-3", Position::Unknown),
+                    Position::Fresh,
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "this datadir holds data",
+                ..case("this datadir holds data", NewCluster, fresh3.clone(), k(3))
+            },
+            Case {
+                want: "refuse",
+                fragment: "existed",
+                ..case(
+                    "a uuid is recorded",
+                    NewCluster,
+                    fresh3.clone().uuid(U),
+                    Position::Fresh,
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "member(s) known",
+                ..case(
+                    "members are recorded",
+                    NewCluster,
+                    fresh3.clone().member("g-1"),
+                    Position::Fresh,
+                )
+            },
+            // Join: the running cluster's actual uuid and history length.
+            Case {
+                fragment: "fresh datadir",
+                ..case(
+                    "fresh joins anything",
+                    Join,
+                    Snap::default()
+                        .uuid(V)
+                        .runs("g-1", Position::known(V, 5), NOW),
+                    Position::Fresh,
+                )
+            },
+            Case {
+                ..case("same history, behind", Join, running.clone(), k(90))
+            },
+            Case {
+                ..case("same history, level", Join, running.clone(), k(100))
+            },
+            Case {
+                want: "refuse",
+                fragment: "10 transaction(s) ahead of the running cluster (g-1 at seqno 100)",
+                ..case("same uuid, ahead", Join, running.clone(), k(110))
+            },
+            Case {
+                want: "wait",
+                fragment: "waiting for g-1 to publish",
+                since: NOW - 11,
+                ..case(
+                    "ahead of a publication older than this node's last run",
+                    Join,
+                    running.clone(),
+                    k(110),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "two histories",
+                ..case(
+                    "P/uuid is another history",
+                    Join,
+                    running.clone(),
+                    Position::known(V, 500),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "the running cluster is 11111111",
+                ..case(
+                    "P/uuid stale: the registered node runs another history",
+                    Join,
+                    Snap::default()
+                        .uuid(U)
+                        .runs("g-1", Position::known(V, 3), NOW),
+                    k(50),
+                )
+            },
+            Case {
+                fragment: "same history",
+                ..case(
+                    "etcd lost P/uuid: the published uuid decides",
+                    Join,
+                    Snap::default().runs("g-1", k(100), NOW),
+                    k(50),
+                )
+            },
+            Case {
+                want: "wait",
+                fragment: "has not published",
+                ..case(
+                    "registered without a published uuid",
+                    Join,
+                    Snap::default().uuid(U).registered_silent("g-1"),
+                    k(50),
+                )
+            },
+            Case {
+                fragment: "position unknown",
+                ..case(
+                    "unknown position joins",
+                    Join,
+                    running.clone(),
+                    Position::Unknown,
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "5 transaction(s) ahead of g-0",
+                ..case(
+                    "ahead of a forced winner",
+                    Join,
+                    running.clone().recovery("g-0", k(50), None),
+                    k(55),
+                )
+            },
+            Case {
+                joined: Some("g-0@1799999960"),
+                ..case(
+                    "ahead of the winner because it joined that recovery",
+                    Join,
+                    running.clone().recovery("g-0", k(50), None),
+                    k(55),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "no node is registered",
+                ..case("nothing to join", Join, Snap::default().uuid(U), k(5))
+            },
+            // Automatic recovery bootstrap: nobody reports more, nothing foreign or unknown.
+            Case {
+                ..case(
+                    "elected, the most advanced",
+                    RecoveryBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery("me", k(9), None)
+                        .queued("g-1", k(5))
+                        .queued("g-2", Position::Fresh),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment:
+                    "g-1 reports 6b3a1f0e-1c2d-11ef-9a7b-0242ac120002:200, 50 transaction(s) ahead",
+                ..case(
+                    "a pinned record: another node overtook the winner",
+                    RecoveryBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery("me", k(100), None)
+                        .queued("g-1", k(200)),
+                    k(150),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "unknown position",
+                ..case(
+                    "another node's position is unknown",
+                    RecoveryBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery("me", k(9), None)
+                        .queued("g-1", Position::Unknown),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "another history",
+                ..case(
+                    "another node holds another history",
+                    RecoveryBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery("me", k(9), None)
+                        .reports("g-1", Position::known(V, 1)),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "not the elected history",
+                ..case(
+                    "this datadir is not the elected history",
+                    RecoveryBootstrap,
+                    Snap::default().uuid(U).recovery("me", k(9), None),
+                    Position::known(V, 9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "registered",
+                ..case(
+                    "a cluster runs",
+                    RecoveryBootstrap,
+                    running.clone().recovery("me", k(9), None),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "names g-1",
+                ..case(
+                    "the record names another node",
+                    RecoveryBootstrap,
+                    Snap::default().recovery("g-1", k(9), None),
+                    k(9),
+                )
+            },
+            // Forced bootstrap: bound, unexpired; fresh/unknown/foreign only accepting loss.
+            Case {
+                fragment: "loses at least 91 transaction(s)",
+                ..case(
+                    "forced at the bound position",
+                    ForcedBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery("me", k(9), Some(force("me", Some(k(9)), later, false)))
+                        .queued("g-1", k(100)),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "expired",
+                ..case(
+                    "forced, expired",
+                    ForcedBootstrap,
+                    Snap::default().uuid(U).recovery(
+                        "me",
+                        k(9),
+                        Some(force("me", Some(k(9)), NOW - 1, false)),
+                    ),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "was issued against position",
+                ..case(
+                    "forced, the position moved",
+                    ForcedBootstrap,
+                    Snap::default().uuid(U).recovery(
+                        "me",
+                        k(9),
+                        Some(force("me", Some(k(8)), later, false)),
+                    ),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "--accept-data-loss",
+                ..case(
+                    "forced onto a fresh datadir",
+                    ForcedBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery(
+                            "me",
+                            Position::Fresh,
+                            Some(force("me", Some(Position::Fresh), later, false)),
+                        )
+                        .queued("g-1", k(100)),
+                    Position::Fresh,
+                )
+            },
+            Case {
+                fragment: "data loss accepted",
+                ..case(
+                    "forced onto a fresh datadir, loss accepted",
+                    ForcedBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery(
+                            "me",
+                            Position::Fresh,
+                            Some(force("me", Some(Position::Fresh), later, true)),
+                        )
+                        .queued("g-1", k(100)),
+                    Position::Fresh,
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "--accept-data-loss",
+                ..case(
+                    "forced onto a foreign datadir",
+                    ForcedBootstrap,
+                    Snap::default().uuid(U).recovery(
+                        "me",
+                        Position::known(V, 3),
+                        Some(force("me", Some(Position::known(V, 3)), later, false)),
+                    ),
+                    Position::known(V, 3),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "not forced",
+                ..case(
+                    "an automatic record is not a forced one",
+                    ForcedBootstrap,
+                    Snap::default().uuid(U).recovery("me", k(9), None),
+                    k(9),
+                )
+            },
+            // Wipe: a bound, unexpired resync only.
+            Case {
+                want: "wait",
+                fragment: "no resync",
+                ..case("no request", Wipe, Snap::default(), k(9))
+            },
+            Case {
+                ..case(
+                    "bound and valid",
+                    Wipe,
+                    Snap::default().resync("me", Some(k(9)), later),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "expired",
+                ..case(
+                    "expired",
+                    Wipe,
+                    Snap::default().resync("me", Some(k(9)), NOW - 1),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "no expiry",
+                ..case(
+                    "written by hand (no expiry)",
+                    Wipe,
+                    Snap::default().resync("me", None, 0),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "now holds",
+                ..case(
+                    "issued against another position",
+                    Wipe,
+                    Snap::default().resync("me", Some(k(8)), later),
+                    k(9),
+                )
+            },
+        ];
+        for c in &cases {
+            let v = rule(c);
+            let kind = match v {
+                Verdict::Allow(_) => "allow",
+                Verdict::Wait(_) => "wait",
+                Verdict::Refuse(_) => "refuse",
+            };
+            assert_eq!(kind, c.want, "{}: {v:?}", c.name);
+            assert!(
+                v.sentence().contains(c.fragment),
+                "{}: want {:?} in {:?}",
+                c.name,
+                c.fragment,
+                v.sentence()
+            );
+        }
+    }
+
+    #[test]
+    fn no_refusal_advises_discarding_data() {
+        // A node refused for holding another history or newer commits is never told to
+        // `resync` (which would delete what may be the only copy).
+        let snaps = [
+            (
+                Snap::default().uuid(U).runs("g-1", k(100), NOW),
+                Position::known(V, 500),
+            ),
+            (Snap::default().uuid(U).runs("g-1", k(100), NOW), k(500)),
+            (
+                Snap::default()
+                    .uuid(U)
+                    .runs("g-1", k(100), NOW)
+                    .recovery("g-1", k(50), None),
+                k(60),
+            ),
+        ];
+        for (s, local) in snaps {
+            let v = rule(&case("", Action::Join, s, local));
+            assert!(matches!(v, Verdict::Refuse(_)), "{v:?}");
+            assert!(!v.sentence().contains("resync"), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn histories_and_losses() {
+        let s = Snap::default()
+            .runs("g-0", k(100), NOW)
+            .queued("g-1", k(90))
+            .reports("g-2", Position::known(V, 500))
+            .reports("g-3", Position::Fresh)
+            .0;
+        let h = histories(&s);
+        assert_eq!(h.len(), 2);
+        assert_eq!((h[0].uuid.as_str(), h[0].seqno), (V, 500));
+        assert_eq!((h[1].uuid.as_str(), h[1].seqno), (U, 100));
+        assert_eq!(h[1].nodes, vec!["g-0".to_string(), "g-1".to_string()]);
+        assert_eq!(h[1].newest, vec!["g-0".to_string()]);
+        assert_eq!(h[1].running, vec!["g-0".to_string()]);
+        // Losses are counted against the longest history.
+        assert_eq!(transactions_lost(&k(90), &s).map(|(n, _)| n), Some(501));
+        assert_eq!(transactions_lost(&Position::known(V, 500), &s), None);
+        let one = Snap::default()
+            .runs("g-0", k(100), NOW)
+            .queued("g-1", k(90))
+            .0;
+        assert_eq!(transactions_lost(&k(90), &one).map(|(n, _)| n), Some(10));
+        assert_eq!(
+            transactions_lost(&Position::Fresh, &one).map(|(n, _)| n),
+            Some(101)
+        );
+    }
+}
