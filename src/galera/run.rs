@@ -181,8 +181,9 @@ pub fn check_unmarked_datadir(snap: &ClusterSnapshot, pos: &Position, me: &str) 
         (None, _) => None,
         (Some(u), p) => Some(format!(
             "the datadir has data but no init.ok, and its position {p} is not of cluster {u}: \
-             it was not initialised by galera-sidecar for this cluster. Inspect it; \
-             `galera-sidecar resync {me}` discards it and rejoins by SST"
+             it was not initialised by galera-sidecar for this cluster, and it may hold data \
+             that exists nowhere else. {me} keeps it untouched; compare it with the cluster \
+             before discarding either (docs/operations.md, \"Two histories\")"
         )),
     }
 }
