@@ -498,3 +498,53 @@ fn scale_out_outage_and_remove_member() {
     });
     c.assert_rows_everywhere(20);
 }
+
+/// Five members. A recovery forced onto g-0 (g-3 and g-4 still down); g-1 and g-2 join it;
+/// g-0 crashes and g-1 + g-2 (2 of 3) go on committing; then every node goes down again
+/// before STEADY. The recovery record (g-0) no longer describes the data: it is re-elected,
+/// g-1 (tied with g-2, smallest name) bootstraps, and no row is lost.
+#[test]
+fn second_outage_before_steady_re_elects_the_recovery() {
+    let mut c = Cluster::new(139, 0);
+    for i in 0..5 {
+        c.add_node(i, 5);
+    }
+    c.start_all();
+    c.check("first bootstrap", || c.wait_steady(5, STEADY_TIMEOUT));
+    c.write_rows(0, 1, 20);
+    c.kill_all();
+    for i in 0..3 {
+        c.start(i);
+    }
+    c.check("g-0 queued", || {
+        c.wait_status("g-0 queued", STEADY_TIMEOUT, |s| {
+            member(s, "g-0").is_some_and(|m| m["queued"] == true)
+        })
+    });
+    let out = c.cli(&["force-bootstrap", "g-0"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    c.check("g-0 bootstrapped, g-1 and g-2 joined", || {
+        common::wait_until("3 registered", STEADY_TIMEOUT, || c.registered() == 3)
+    });
+    assert_eq!(c.state().as_deref(), Some("RECOVERY"), "g-3, g-4 still down");
+    c.nodes[0].kill9();
+    c.check("g-0 evicted", || c.wait_until_registered(2));
+    c.write_rows(1, 21, 30);
+    c.kill_all();
+    let offsets = c.log_offsets();
+    c.start_all();
+    c.check("recovered", || c.wait_steady(5, STEADY_TIMEOUT));
+    c.check("all synced", || c.wait_all_synced(5, STEADY_TIMEOUT));
+    assert_eq!(
+        c.bootstrappers_since(&offsets),
+        vec!["g-1".to_string()],
+        "{}",
+        c.logs()
+    );
+    assert!(
+        c.logs().contains("replacing the recovery record naming g-0"),
+        "{}",
+        c.logs()
+    );
+    c.assert_rows_everywhere(50);
+}
