@@ -19,6 +19,9 @@ pub struct Lease {
     id: i64,
     ttl: Duration,
     lost: watch::Receiver<Option<String>>,
+    /// etcd refused a write under this lease ("lease not found") before the keep-alive
+    /// task noticed.
+    marked_lost: bool,
     task: JoinHandle<()>,
     etcd: Etcd,
 }
@@ -45,6 +48,7 @@ impl Lease {
             id,
             ttl: Duration::from_secs(secs as u64),
             lost: rx,
+            marked_lost: false,
             task,
             etcd: etcd.clone(),
         })
@@ -54,13 +58,19 @@ impl Lease {
         self.id
     }
 
+    /// etcd said it no longer has this lease (a write under it failed with "not found"):
+    /// treat it as lost now, so the owner re-grants and re-puts its keys.
+    pub fn mark_lost(&mut self) {
+        self.marked_lost = true;
+    }
+
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
 
     /// Whether etcd has said this lease is gone.
     pub fn is_lost(&self) -> bool {
-        self.lost.borrow().is_some()
+        self.marked_lost || self.lost.borrow().is_some()
     }
 
     /// Resolves when the lease is lost, with the reason.

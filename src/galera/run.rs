@@ -220,88 +220,133 @@ pub async fn start(
         if node.stopping() {
             return Ok(Started::Stopped);
         }
-        node.renew_lease_if_lost().await?;
-        report_census(node, last_snap.as_ref(), &position).await?;
-        let snap = node.snapshot().await?;
-        let plan = match refusal.take() {
-            Some(reason) => Plan::Refuse { reason },
-            None => {
-                let reachable = probe_registered(node, &snap).await;
-                let peers =
-                    if snap.nodes.is_empty() && snap.uuid.is_none() && snap.members.is_empty() {
+        // One observe → decide → act pass. A write under a lease etcd no longer has (this
+        // process was paused, or cut off, past its TTL) ends the pass, not the process: the
+        // lease is renewed and the decision re-taken.
+        let pass = async {
+            node.renew_lease_if_lost().await?;
+            report_census(node, last_snap.as_ref(), &position).await?;
+            let snap = node.snapshot().await?;
+            let plan = match &refusal {
+                Some(reason) => Plan::Refuse {
+                    reason: reason.clone(),
+                },
+                None => {
+                    let reachable = probe_registered(node, &snap).await;
+                    let peers = if snap.nodes.is_empty()
+                        && snap.uuid.is_none()
+                        && snap.members.is_empty()
+                    {
                         probe_peers(node).await
                     } else {
                         vec![]
                     };
-                decide_on(node, &snap, &position, &reachable, &peers)
+                    decide_on(node, &snap, &position, &reachable, &peers)
+                }
+            };
+            last_snap = Some(snap.clone());
+            let sentence = plan.sentence();
+            if sentence != last_sentence || last_log.elapsed() >= Duration::from_secs(10) {
+                info!("{sentence}");
+                node.state.decision(plan.kind());
+                last_sentence = sentence;
+                last_log = tokio::time::Instant::now();
             }
+            act(node, plan, &snap, &mut position, &mut refusal).await
         };
-        last_snap = Some(snap.clone());
-        let sentence = plan.sentence();
-        if sentence != last_sentence || last_log.elapsed() >= Duration::from_secs(10) {
-            info!("{sentence}");
-            node.state.decision(plan.kind());
-            last_sentence = sentence;
-            last_log = tokio::time::Instant::now();
-        }
-        match plan {
-            Plan::Fail { reason } => anyhow::bail!(reason),
-            Plan::Wait { reason } | Plan::WaitForRegistered { reason } => {
-                node.state.phase(Phase::WaitingLock, reason);
-                node.pause(Duration::from_secs(1)).await;
-            }
-            Plan::Refuse { reason } => {
-                if refused(node, &reason, &position).await? {
-                    position = Position::Fresh;
-                    node.position_since = unix_now();
-                }
-            }
-            Plan::EnterRecovery { reason } => {
-                let expected = match &snap.state {
-                    Some(StateValue::Known(s)) => Some(s.as_str().to_string()),
-                    Some(StateValue::Invalid(v)) => Some(v.clone()),
-                    None => None,
-                };
-                let done = node
-                    .etcd
-                    .cas_state(
-                        expected.as_deref(),
-                        ClusterState::Recovery,
-                        vec![node.etcd.no_nodes()],
-                        vec![],
-                    )
-                    .await?;
-                info!(
-                    "state {} -> RECOVERY {}: {reason}",
-                    expected.as_deref().unwrap_or("unset"),
-                    if done {
-                        "set"
-                    } else {
-                        "not set (changed meanwhile; re-reading)"
-                    }
+        match pass.await {
+            Ok(Some(started)) => return Ok(started),
+            Ok(None) => {}
+            Err(e) if lease_gone(&e) => {
+                warn!(
+                    "{e:#}: this process's lease expired (paused or cut off past its TTL); \
+                     renewing it and re-deciding"
                 );
+                node.lease.mark_lost();
             }
-            Plan::Queue { .. } => match queue(node, &position).await? {
-                QueueOutcome::Bootstrap(rec) => {
-                    if let Some(child) = bootstrap(node, &position, Some(rec)).await? {
-                        return Ok(Started::Running(child));
-                    }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Is this error etcd refusing a write under a lease it no longer has?
+fn lease_gone(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<crate::etcd::EtcdError>()
+            .is_some_and(|e| e.is_lease_not_found())
+    })
+}
+
+/// Act on one plan; `Some` when mariadbd runs (or shutdown came). `refusal` holds a refusal
+/// taken outside `decide` (an unmarked datadir, a node ahead of the recorded winner) until
+/// the operator's resync answers it.
+async fn act(
+    node: &mut Node,
+    plan: Plan,
+    snap: &ClusterSnapshot,
+    position: &mut Position,
+    refusal: &mut Option<String>,
+) -> anyhow::Result<Option<Started>> {
+    match plan {
+        Plan::Fail { reason } => anyhow::bail!(reason),
+        Plan::Wait { reason } | Plan::WaitForRegistered { reason } => {
+            node.state.phase(Phase::WaitingLock, reason);
+            node.pause(Duration::from_secs(1)).await;
+        }
+        Plan::Refuse { reason } => {
+            if refused(node, &reason, position).await? {
+                *position = Position::Fresh;
+                node.position_since = unix_now();
+            }
+            // Answered by a resync, or shutting down.
+            *refusal = None;
+        }
+        Plan::EnterRecovery { reason } => {
+            let expected = match &snap.state {
+                Some(StateValue::Known(s)) => Some(s.as_str().to_string()),
+                Some(StateValue::Invalid(v)) => Some(v.clone()),
+                None => None,
+            };
+            let done = node
+                .etcd
+                .cas_state(
+                    expected.as_deref(),
+                    ClusterState::Recovery,
+                    vec![node.etcd.no_nodes()],
+                    vec![],
+                )
+                .await?;
+            info!(
+                "state {} -> RECOVERY {}: {reason}",
+                expected.as_deref().unwrap_or("unset"),
+                if done {
+                    "set"
+                } else {
+                    "not set (changed meanwhile; re-reading)"
                 }
-                QueueOutcome::Refused(reason) => refusal = Some(reason),
-                QueueOutcome::Again => {}
-            },
-            Plan::NewCluster { .. } => {
-                if let Some(child) = bootstrap(node, &position, None).await? {
-                    return Ok(Started::Running(child));
+            );
+        }
+        Plan::Queue { .. } => match queue(node, position).await? {
+            QueueOutcome::Bootstrap(rec) => {
+                if let Some(child) = bootstrap(node, position, Some(rec)).await? {
+                    return Ok(Some(Started::Running(child)));
                 }
             }
-            Plan::Join { .. } => {
-                if let Some(child) = join(node, &position).await? {
-                    return Ok(Started::Running(child));
-                }
+            QueueOutcome::Refused(reason) => *refusal = Some(reason),
+            QueueOutcome::Again => {}
+        },
+        Plan::NewCluster { .. } => {
+            if let Some(child) = bootstrap(node, position, None).await? {
+                return Ok(Some(Started::Running(child)));
+            }
+        }
+        Plan::Join { .. } => {
+            if let Some(child) = join(node, position).await? {
+                return Ok(Some(Started::Running(child)));
             }
         }
     }
+    Ok(None)
 }
 
 /// Refused: publish why, wait in-process for a valid `resync <me>` (bound to this datadir's

@@ -235,3 +235,10 @@ impl Drop for EtcdServer {
         self.stop();
     }
 }
+
+impl EtcdServer {
+    /// The etcd process id, while it runs (e.g. to SIGSTOP/SIGCONT it: an etcd blip).
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+}

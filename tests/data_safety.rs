@@ -1,0 +1,885 @@
+//! Data safety under compound faults and operator mistakes, end to end: real etcd, real Galera nodes
+//! run by the entrypoint. After every fault, each committed row is checked row by row on
+//! every node (or, for a node that must keep its own data, in a copy of its datadir), and so
+//! is the cluster uuid. No operator command may silently overwrite data by SST. This file
+//! uses subnets 127.0.200–215.x.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::galera::{Cluster, TestNode};
+
+const STEADY_TIMEOUT: Duration = Duration::from_secs(180);
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a decision may take to show (a refusal published, a node registered).
+const DECISION_TIMEOUT: Duration = Duration::from_secs(120);
+/// A fresh datadir's position as the queue and `status` show it.
+const FRESH: &str = "00000000-0000-0000-0000-000000000000:-1";
+
+/// Assert, printing every node's log when it fails.
+macro_rules! ensure {
+    ($c:expr, $cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            panic!("{}\n{}", format!($($arg)+), $c.logs());
+        }
+    };
+}
+
+fn steady_cluster(subnet: u8, n: usize) -> Cluster {
+    let mut c = Cluster::new(subnet, n);
+    c.start_all();
+    c.check("first bootstrap", || c.wait_steady(n, STEADY_TIMEOUT));
+    c
+}
+
+fn member<'a>(s: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    s["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|r| r["name"] == name))
+}
+
+fn refusal(s: &serde_json::Value, name: &str) -> Option<String> {
+    member(s, name).and_then(|m| m["refused"].as_str().map(str::to_string))
+}
+
+fn registered(s: &serde_json::Value, name: &str) -> bool {
+    member(s, name).is_some_and(|m| m["registered"] == true)
+}
+
+fn cluster_uuid(c: &Cluster) -> String {
+    c.status()["uuid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no uuid in status:\n{}", c.logs()))
+        .to_string()
+}
+
+/// `P/<rest>` of this cluster.
+fn key(c: &Cluster, rest: &str) -> String {
+    format!("/galera/{}/{rest}", c.name)
+}
+
+/// The value of one key (empty when absent), read with the real etcdctl.
+fn etcd_value(c: &Cluster, k: &str) -> String {
+    common::stdout(&c.etcd.etcdctl(&["get", k, "--print-value-only"]))
+        .trim()
+        .to_string()
+}
+
+/// The keys under a prefix (empty when none), read with the real etcdctl.
+fn etcd_keys(c: &Cluster, prefix: &str) -> String {
+    common::stdout(&c.etcd.etcdctl(&["get", "--prefix", "--keys-only", prefix]))
+        .trim()
+        .to_string()
+}
+
+/// The rows `write_rows` wrote for these `(from, n)` batches, as `id:v<id>`, in id order.
+fn rows(batches: &[(u32, u32)]) -> Vec<String> {
+    let mut ids: Vec<u32> = batches.iter().flat_map(|(f, n)| *f..*f + *n).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter().map(|id| format!("{id}:v{id}")).collect()
+}
+
+/// Every row of `t.rows` through a root client command, as `id:v<id>` in id order.
+fn rows_via(mut client: Command) -> Result<Vec<String>, String> {
+    let out = client
+        .args([
+            "-N",
+            "-B",
+            "--connect-timeout=2",
+            "-e",
+            "SELECT CONCAT(id,':',v) FROM t.rows ORDER BY id",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run mariadb: {e}"))?;
+    if !out.status.success() {
+        return Err(common::stderr(&out));
+    }
+    Ok(common::stdout(&out).lines().map(str::to_string).collect())
+}
+
+/// Every node holds exactly `want`, row by row, and runs cluster `uuid`.
+fn assert_every_row_everywhere(c: &Cluster, want: &[String], uuid: &str) {
+    for n in &c.nodes {
+        let got = rows_via(common::galera::root_client(&n.socket()));
+        ensure!(
+            c,
+            got.as_deref() == Ok(want),
+            "rows on {}: want {} rows ({:?}..), got {:?}",
+            n.name,
+            want.len(),
+            want.first(),
+            got.map(|r| (r.len(), r.first().cloned(), r.last().cloned()))
+        );
+        ensure!(
+            c,
+            n.wsrep("cluster_state_uuid").as_deref() == Some(uuid),
+            "{} runs cluster {:?}, not the original {uuid}",
+            n.name,
+            n.wsrep("cluster_state_uuid")
+        );
+    }
+}
+
+/// Delete everything in the node's datadir, keeping the directory (a lost PVC: a new, empty
+/// volume mounted at the same place, still owned by mysql).
+fn lose_volume(node: &TestNode) {
+    for e in std::fs::read_dir(node.datadir()).expect("read the datadir") {
+        let p = e.expect("datadir entry").path();
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).expect("remove a datadir subdirectory");
+        } else {
+            std::fs::remove_file(&p).expect("remove a datadir file");
+        }
+    }
+}
+
+/// Give `node` (stopped) the datadir of a one-node cluster of its own, on `subnet`, with 5
+/// rows (ids 1000–1004). Returns that other history's uuid.
+fn give_foreign_history(subnet: u8, node: &TestNode) -> String {
+    let mut other = Cluster::new(subnet, 0);
+    other.add_node(0, 1);
+    other.start(0);
+    other.check("the other cluster", || other.wait_steady(1, STEADY_TIMEOUT));
+    other.write_rows(0, 1000, 5);
+    let uuid = cluster_uuid(&other);
+    assert_eq!(other.nodes[0].sigterm(STOP_TIMEOUT), Some(0));
+    std::fs::remove_dir_all(node.datadir()).expect("remove the datadir");
+    common::run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(other.nodes[0].datadir())
+            .arg(node.datadir()),
+        "cp -a the other cluster's datadir",
+    );
+    uuid
+}
+
+/// The rows in a COPY of `node`'s datadir, read by a one-off mariadbd with wsrep off (the
+/// node's own datadir is not touched): what the node would bring back if kept.
+fn offline_rows(node: &TestNode, scratch: &Path) -> Vec<String> {
+    let dir = scratch.join(format!("offline-{}", node.name));
+    std::fs::create_dir_all(&dir).expect("offline dir");
+    common::run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(node.datadir())
+            .arg(dir.join("data")),
+        "cp -a the datadir",
+    );
+    common::run_ok(
+        Command::new("chown").args(["-R", "mysql:mysql"]).arg(&dir),
+        "chown the copy",
+    );
+    let sock = dir.join("mysqld.sock");
+    let mut cmd = Command::new("mariadbd");
+    cmd.arg(format!(
+        "--defaults-file={}",
+        node.defaults_file().display()
+    ))
+    .arg(format!("--datadir={}", dir.join("data").display()))
+    .arg(format!("--socket={}", sock.display()))
+    .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
+    .arg(format!("--log-error={}", dir.join("error.log").display()))
+    .arg(format!("--tmpdir={}", dir.display()))
+    .args([
+        "--skip-networking",
+        "--wsrep-on=OFF",
+        "--wsrep-provider=none",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    common::die_with_parent(&mut cmd);
+    let mut child = cmd.spawn().expect("start a one-off mariadbd");
+    let start = Instant::now();
+    let result = loop {
+        match rows_via(common::galera::root_client(&sock)) {
+            Ok(r) => break r,
+            Err(e) if start.elapsed() > Duration::from_secs(60) => panic!(
+                "the one-off mariadbd on a copy of {}'s datadir did not answer ({e}); its log:\n{}",
+                node.name,
+                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+            ),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// Wait until STEADY with `n` registered; returns every state seen meanwhile, in order.
+fn wait_steady_noting_states(c: &Cluster, n: usize) -> Vec<String> {
+    let mut seen: Vec<String> = vec![];
+    let start = Instant::now();
+    loop {
+        let s = c.status();
+        let state = s["state"].as_str().unwrap_or("-").to_string();
+        if seen.last() != Some(&state) {
+            seen.push(state.clone());
+        }
+        let regs = s["members"]
+            .as_array()
+            .map(|m| m.iter().filter(|r| r["registered"] == true).count())
+            .unwrap_or(0);
+        if state == "STEADY" && regs == n {
+            return seen;
+        }
+        ensure!(
+            c,
+            start.elapsed() < STEADY_TIMEOUT,
+            "not STEADY with {n} registered within {STEADY_TIMEOUT:?}; states seen {seen:?}; status {s}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every sidecar log line since `offsets` that mentions `resync`.
+fn resync_advice_since(c: &Cluster, offsets: &[usize]) -> Vec<String> {
+    c.nodes
+        .iter()
+        .zip(offsets)
+        .flat_map(|(n, o)| {
+            n.log()
+                .get(*o..)
+                .unwrap_or("")
+                .lines()
+                .filter(|l| l.contains("resync"))
+                .map(|l| format!("{}: {l}", n.name))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// etcd lost AND g-0's volume lost while the cluster was down. g-0 alone must not bootstrap a
+/// brand-new cluster (its peers hold the data); once they are back, the most advanced
+/// data-holding node wins, g-0 joins by SST, and the ORIGINAL history survives, every row.
+#[test]
+fn etcd_loss_plus_lost_pvc_recovers_original_history() {
+    let mut c = steady_cluster(200, 3);
+    c.write_rows(0, 1, 30);
+    let uuid = cluster_uuid(&c);
+    // g-2 falls behind: the most advanced data-holding nodes are g-0 (whose volume will be
+    // lost) and g-1 — so g-1 must win, not g-2.
+    c.nodes[2].kill9();
+    c.check("g-2 evicted", || c.wait_until_registered(2));
+    c.write_rows(0, 31, 20);
+    let want = rows(&[(1, 50)]);
+    c.kill_all();
+    c.etcd.wipe();
+    lose_volume(&c.nodes[0]);
+    let offsets = c.log_offsets();
+    let sst_from = c.nodes[0].error_log_len();
+    c.start(0);
+    // Alone, with a fresh datadir and an empty etcd: it must wait, not found a new cluster.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        let log = c.nodes[0].log();
+        let log = log.get(offsets[0]..).unwrap_or("");
+        ensure!(
+            c,
+            !log.contains("bootstrapping a new cluster") && !log.contains("--wsrep-new-cluster"),
+            "g-0 (empty datadir, empty etcd) bootstrapped a brand-new cluster while its peers, \
+             which hold the data, were down"
+        );
+        let s = c.status();
+        ensure!(
+            c,
+            s["uuid"].is_null(),
+            "a cluster uuid was recorded with only the fresh g-0 up: {s}"
+        );
+        ensure!(
+            c,
+            c.nodes[0].sql("SELECT 1").is_none(),
+            "g-0's mariadbd runs although it is alone with a fresh datadir"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let log = c.nodes[0].log();
+    let log = &log[offsets[0]..];
+    ensure!(
+        c,
+        log.contains("a brand-new cluster needs --cluster-size")
+            && log.contains("nodes to report fresh datadirs"),
+        "g-0's log does not say it waits for an all-fresh census"
+    );
+    c.start(1);
+    c.start(2);
+    let states = wait_steady_noting_states(&c, 3);
+    ensure!(
+        c,
+        states.iter().any(|s| s == "RECOVERY"),
+        "no recovery happened (states seen: {states:?})"
+    );
+    c.check("all synced", || c.wait_all_synced(3, STEADY_TIMEOUT));
+    ensure!(
+        c,
+        c.bootstrappers_since(&offsets) == vec!["g-1".to_string()],
+        "the winner must be g-1, the most advanced node holding data; bootstrapped: {:?}",
+        c.bootstrappers_since(&offsets)
+    );
+    ensure!(
+        c,
+        c.nodes[0].joined_by_sst_since(sst_from),
+        "g-0 (lost volume) joined without an SST"
+    );
+    ensure!(
+        c,
+        cluster_uuid(&c) == uuid,
+        "etcd records {} instead of the original {uuid}",
+        cluster_uuid(&c)
+    );
+    assert_every_row_everywhere(&c, &want, &uuid);
+    let s = c.status();
+    for n in ["g-0", "g-1", "g-2"] {
+        ensure!(
+            c,
+            refusal(&s, n).is_none(),
+            "{n} refused: {:?}",
+            refusal(&s, n)
+        );
+    }
+    let advice = resync_advice_since(&c, &offsets);
+    ensure!(
+        c,
+        advice.is_empty(),
+        "log lines mention resync: {advice:#?}"
+    );
+}
+
+/// Full outage, g-0's volume lost, only g-0 back and queued (fresh): the operator cannot
+/// force-bootstrap it without saying it accepts the loss — nothing is written — and the
+/// normal recovery then keeps the original history, every row on every node.
+#[test]
+fn force_bootstrap_of_empty_node_is_refused() {
+    let mut c = steady_cluster(201, 3);
+    c.write_rows(0, 1, 40);
+    let want = rows(&[(1, 40)]);
+    let uuid = cluster_uuid(&c);
+    c.kill_all();
+    lose_volume(&c.nodes[0]);
+    let offsets = c.log_offsets();
+    let sst_from = c.nodes[0].error_log_len();
+    c.start(0);
+    c.check("g-0 queued with a fresh position", || {
+        c.wait_status("g-0 queued, fresh", DECISION_TIMEOUT, |s| {
+            member(s, "g-0").is_some_and(|m| m["queued"] == true && m["position"] == FRESH)
+        })
+    });
+    let fb = key(&c, "force-bootstrap");
+    let out = c.cli(&["force-bootstrap", "g-0"]);
+    let err = common::stderr(&out);
+    ensure!(
+        c,
+        out.status.code() == Some(1),
+        "force-bootstrap of g-0, whose datadir is fresh, must fail with 1 (got {:?}); stdout: {}; stderr: {err}",
+        out.status.code(),
+        common::stdout(&out)
+    );
+    ensure!(
+        c,
+        err.contains("g-0") && err.contains("fresh") && err.contains("--accept-data-loss"),
+        "the refusal must say g-0's datadir is fresh and name --accept-data-loss: {err}"
+    );
+    ensure!(
+        c,
+        etcd_value(&c, &fb).is_empty(),
+        "a refused force-bootstrap wrote {fb} = {:?}",
+        etcd_value(&c, &fb)
+    );
+    // Bad usage: exit 2, nothing written either.
+    for args in [
+        &["force-bootstrap", "g-0", "--expires", "banana"][..],
+        &["force-bootstrap", "g-7", "--accept-data-loss"][..],
+    ] {
+        let out = c.cli(args);
+        ensure!(
+            c,
+            out.status.code() == Some(2),
+            "{args:?} must exit 2 (got {:?}): {}",
+            out.status.code(),
+            common::stderr(&out)
+        );
+        ensure!(
+            c,
+            etcd_value(&c, &fb).is_empty(),
+            "{args:?} wrote {fb} = {:?}",
+            etcd_value(&c, &fb)
+        );
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let s = c.status();
+    ensure!(
+        c,
+        s["force_bootstrap"].is_null(),
+        "force_bootstrap set: {s}"
+    );
+    ensure!(
+        c,
+        c.bootstrappers_since(&offsets).is_empty(),
+        "someone bootstrapped with only the fresh g-0 up"
+    );
+    // The others come back: a normal recovery from the data-holding nodes (tied: g-1 wins).
+    c.start(1);
+    c.start(2);
+    c.check("recovered", || c.wait_steady(3, STEADY_TIMEOUT));
+    c.check("all synced", || c.wait_all_synced(3, STEADY_TIMEOUT));
+    ensure!(
+        c,
+        c.bootstrappers_since(&offsets) == vec!["g-1".to_string()],
+        "bootstrapped: {:?}",
+        c.bootstrappers_since(&offsets)
+    );
+    ensure!(
+        c,
+        c.nodes[0].joined_by_sst_since(sst_from),
+        "g-0 joined without an SST"
+    );
+    ensure!(c, cluster_uuid(&c) == uuid, "uuid changed");
+    assert_every_row_everywhere(&c, &want, &uuid);
+}
+
+/// Same outage, but the operator accepts the loss: g-0 bootstraps an EMPTY cluster with a new
+/// uuid. g-1 and g-2, which hold the old history, are then refused — never overwritten by
+/// SST — and keep every row; their refusal names both histories and does not advise `resync`.
+#[test]
+fn force_bootstrap_accepting_loss_never_sst_overwrites_data() {
+    let mut c = steady_cluster(202, 3);
+    c.write_rows(0, 1, 30);
+    let want = rows(&[(1, 30)]);
+    let old = cluster_uuid(&c);
+    c.kill_all();
+    lose_volume(&c.nodes[0]);
+    c.start(0);
+    c.check("g-0 queued with a fresh position", || {
+        c.wait_status("g-0 queued, fresh", DECISION_TIMEOUT, |s| {
+            member(s, "g-0").is_some_and(|m| m["queued"] == true && m["position"] == FRESH)
+        })
+    });
+    let out = c.cli(&["force-bootstrap", "g-0", "--accept-data-loss"]);
+    let said = common::stdout(&out);
+    ensure!(
+        c,
+        out.status.success(),
+        "force-bootstrap g-0 --accept-data-loss failed: {}",
+        common::stderr(&out)
+    );
+    ensure!(
+        c,
+        ["g-0", "g-1", "g-2", "choosing g-0 loses", "transaction"]
+            .iter()
+            .all(|w| said.contains(w)),
+        "force-bootstrap must print every node's known position and the expected loss:\n{said}"
+    );
+    c.check("g-0 bootstraps an empty cluster", || {
+        c.wait_status("g-0 registered", DECISION_TIMEOUT, |s| registered(s, "g-0"))
+    });
+    let new = c.nodes[0].wsrep("cluster_state_uuid").unwrap_or_default();
+    ensure!(
+        c,
+        !new.is_empty() && new != old,
+        "g-0 runs {new:?}: an empty bootstrap must have a new uuid (old {old})"
+    );
+    ensure!(
+        c,
+        c.nodes[0]
+            .sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='t'")
+            .as_deref()
+            == Some("0"),
+        "g-0 was empty: it cannot hold the rows table"
+    );
+    let sst_from: Vec<usize> = c.nodes.iter().map(|n| n.error_log_len()).collect();
+    c.start(1);
+    c.start(2);
+    c.check("g-1 and g-2 decided", || {
+        c.wait_status("g-1 and g-2 refused or registered", DECISION_TIMEOUT, |s| {
+            ["g-1", "g-2"]
+                .iter()
+                .all(|n| refusal(s, n).is_some() || registered(s, n))
+        })
+    });
+    let s = c.status();
+    for (i, n) in [(1, "g-1"), (2, "g-2")] {
+        ensure!(
+            c,
+            !registered(&s, n) && !c.nodes[i].joined_by_sst_since(sst_from[i]),
+            "{n} holds the old history {old} and joined the empty cluster {new}: its data was \
+             overwritten by SST. status: {s}"
+        );
+        let r = refusal(&s, n).unwrap_or_default();
+        ensure!(
+            c,
+            r.contains(&old) && r.contains(&new),
+            "{n}'s refusal must name both histories ({old}, {new}): {r:?}"
+        );
+        ensure!(
+            c,
+            !r.contains("resync"),
+            "{n} holds the newer data; its refusal must not advise resync: {r:?}"
+        );
+    }
+    // They stay refused, their datadirs untouched.
+    let listings: Vec<_> = c.nodes.iter().map(|n| n.datadir_listing()).collect();
+    std::thread::sleep(Duration::from_secs(6));
+    let s = c.status();
+    for i in [1, 2] {
+        let n = &c.nodes[i];
+        ensure!(
+            c,
+            refusal(&s, &n.name).is_some() && !registered(&s, &n.name),
+            "{} no longer refused: {s}",
+            n.name
+        );
+        ensure!(
+            c,
+            !n.joined_by_sst_since(sst_from[i]),
+            "{} received an SST",
+            n.name
+        );
+        ensure!(
+            c,
+            n.datadir_listing() == listings[i],
+            "{}'s datadir changed while refused",
+            n.name
+        );
+        ensure!(
+            c,
+            n.grastate().contains(&old),
+            "{}'s grastate.dat no longer holds {old}:\n{}",
+            n.name,
+            n.grastate()
+        );
+    }
+    ensure!(
+        c,
+        s["force_bootstrap"].is_null(),
+        "force-bootstrap not consumed: {s}"
+    );
+    // Row by row, in copies of their datadirs.
+    for i in [1, 2] {
+        let got = offline_rows(&c.nodes[i], c.root.path());
+        ensure!(
+            c,
+            got == want,
+            "{} lost rows: {} of {} left",
+            c.nodes[i].name,
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// `resync` is bound to a refused node and expires: refused on a node that is not refused;
+/// a legacy request left in etcd, or one that expired while the node was paused, never
+/// wipes a datadir; a fresh request on a refused node does (it rejoins by SST).
+#[test]
+fn resync_request_is_bound_and_expires() {
+    let mut c = steady_cluster(203, 3);
+    c.write_rows(0, 1, 20);
+    let want = rows(&[(1, 20)]);
+    let uuid = cluster_uuid(&c);
+    let resync_prefix = key(&c, "resync/");
+    // (a) g-1 is not refused: nothing to resync, nothing written.
+    let out = c.cli(&["resync", "g-1"]);
+    ensure!(
+        c,
+        out.status.code() == Some(1),
+        "resync of g-1, which is not refused, must fail with 1 (got {:?}); stdout: {}",
+        out.status.code(),
+        common::stdout(&out)
+    );
+    ensure!(
+        c,
+        common::stderr(&out).contains("not refused"),
+        "the error must say g-1 is not refused: {}",
+        common::stderr(&out)
+    );
+    let out = c.cli(&["resync", "g-1", "--expires", "banana"]);
+    ensure!(
+        c,
+        out.status.code() == Some(2),
+        "garbage --expires must exit 2 (got {:?})",
+        out.status.code()
+    );
+    ensure!(
+        c,
+        etcd_keys(&c, &resync_prefix).is_empty(),
+        "a refused resync wrote {}",
+        etcd_keys(&c, &resync_prefix)
+    );
+
+    // (b) A request in the old format (a bare unix time), left over in etcd, then g-1 comes
+    // back with a foreign history: it is refused and keeps its data.
+    assert_eq!(c.nodes[1].sigterm(STOP_TIMEOUT), Some(0));
+    let foreign = give_foreign_history(204, &c.nodes[1]);
+    c.etcd
+        .etcdctl(&["put", &key(&c, "resync/g-1"), "1700000000"]);
+    let before = c.nodes[1].datadir_listing();
+    let sst_from = c.nodes[1].error_log_len();
+    // A lease that outlives the 5 s pause of (c): only the request's expiry is at stake there.
+    c.nodes[1].lease_ttl = "20s".into();
+    c.start(1);
+    c.check("g-1 decided", || {
+        c.wait_status("g-1 refused or registered", DECISION_TIMEOUT, |s| {
+            refusal(s, "g-1").is_some() || registered(s, "g-1")
+        })
+    });
+    std::thread::sleep(Duration::from_secs(6));
+    let s = c.status();
+    ensure!(
+        c,
+        refusal(&s, "g-1").is_some() && !registered(&s, "g-1"),
+        "g-1 (history {foreign}) acted on a stale resync request: {s}"
+    );
+    ensure!(c, c.nodes[1].running(), "refused g-1 waits in-process");
+    ensure!(
+        c,
+        !c.nodes[1].joined_by_sst_since(sst_from) && c.nodes[1].datadir_listing() == before,
+        "g-1's datadir was discarded on a stale request"
+    );
+    c.check("status flags the ignored request", || {
+        c.wait_status("an ignored resync flagged", Duration::from_secs(20), |s| {
+            s["flags"].to_string().contains("ignored")
+                || s["resync"].to_string().contains("ignored")
+        })
+    });
+
+    // (c) A request that expires while g-1 is paused (SIGSTOP) is not acted on at SIGCONT.
+    c.nodes[1].signal(nix::sys::signal::Signal::SIGSTOP);
+    let out = c.cli(&["resync", "g-1", "--expires", "2s"]);
+    let paused_ok = out.status.success();
+    std::thread::sleep(Duration::from_secs(5));
+    c.nodes[1].signal(nix::sys::signal::Signal::SIGCONT);
+    ensure!(
+        c,
+        paused_ok,
+        "resync g-1 --expires 2s on the refused g-1 failed: {}",
+        common::stderr(&out)
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    c.check("g-1 refused again after its pause", || {
+        c.wait_status("g-1 refused", Duration::from_secs(30), |s| {
+            refusal(s, "g-1").is_some()
+        })
+    });
+    ensure!(
+        c,
+        !c.nodes[1].joined_by_sst_since(sst_from) && c.nodes[1].datadir_listing() == before,
+        "g-1's datadir was discarded on an expired request"
+    );
+
+    // The happy path: the operator discards g-1's foreign data; it rejoins by SST.
+    let out = c.cli(&["resync", "g-1"]);
+    ensure!(
+        c,
+        out.status.success(),
+        "resync of the refused g-1 failed: {}",
+        common::stderr(&out)
+    );
+    c.check("g-1 rejoined", || c.wait_steady(3, STEADY_TIMEOUT));
+    c.check("all synced", || c.wait_all_synced(3, STEADY_TIMEOUT));
+    ensure!(
+        c,
+        c.nodes[1].joined_by_sst_since(sst_from),
+        "resync rejoins by SST"
+    );
+    assert_every_row_everywhere(&c, &want, &uuid);
+}
+
+/// `P/uuid` overwritten with another history's uuid while cluster A runs; a node holding
+/// THAT history starts: the joiner must compare with what the running nodes actually run
+/// (their census), not only with `P/uuid` — it is refused, never overwritten by SST.
+#[test]
+fn join_checks_the_running_clusters_actual_uuid() {
+    let mut c = steady_cluster(205, 3);
+    c.write_rows(0, 1, 20);
+    let want = rows(&[(1, 20)]);
+    let uuid = cluster_uuid(&c);
+    assert_eq!(c.nodes[2].sigterm(STOP_TIMEOUT), Some(0));
+    let foreign = give_foreign_history(206, &c.nodes[2]);
+    c.etcd.etcdctl(&["put", &key(&c, "uuid"), &foreign]);
+    let before = c.nodes[2].datadir_listing();
+    let sst_from = c.nodes[2].error_log_len();
+    c.start(2);
+    c.check("g-2 decided", || {
+        c.wait_status("g-2 refused or registered", DECISION_TIMEOUT, |s| {
+            refusal(s, "g-2").is_some() || registered(s, "g-2")
+        })
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let s = c.status();
+    ensure!(
+        c,
+        refusal(&s, "g-2").is_some()
+            && !registered(&s, "g-2")
+            && !c.nodes[2].joined_by_sst_since(sst_from),
+        "g-2 holds history {foreign} (= P/uuid) but the running nodes run {uuid}: it must be \
+         refused, not joined by SST. status: {s}"
+    );
+    ensure!(
+        c,
+        c.nodes[2].datadir_listing() == before,
+        "g-2's datadir changed while refused"
+    );
+    let r = refusal(&s, "g-2").unwrap_or_default();
+    ensure!(
+        c,
+        r.contains(&uuid) && r.contains(&foreign),
+        "the refusal must name the running history {uuid} and g-2's {foreign}: {r:?}"
+    );
+    // The running nodes publish what they actually run.
+    c.check("g-0's census shows the running cluster", || {
+        common::wait_until("P/census/g-0 running", Duration::from_secs(20), || {
+            let v: serde_json::Value =
+                serde_json::from_str(&etcd_value(&c, &key(&c, "census/g-0")))
+                    .unwrap_or(serde_json::Value::Null);
+            v["running"]
+                .as_str()
+                .is_some_and(|p| p.starts_with(&format!("{uuid}:")))
+        })
+    });
+    for i in [0, 1] {
+        let got = rows_via(common::galera::root_client(&c.nodes[i].socket()));
+        ensure!(
+            c,
+            got.as_deref() == Ok(&want[..]),
+            "{} lost rows",
+            c.nodes[i].name
+        );
+    }
+    // The operator puts P/uuid right and discards g-2's foreign data.
+    c.etcd.etcdctl(&["put", &key(&c, "uuid"), &uuid]);
+    let out = c.cli(&["resync", "g-2"]);
+    ensure!(
+        c,
+        out.status.success(),
+        "resync g-2: {}",
+        common::stderr(&out)
+    );
+    c.check("g-2 rejoined", || c.wait_steady(3, STEADY_TIMEOUT));
+    c.check("all synced", || c.wait_all_synced(3, STEADY_TIMEOUT));
+    ensure!(
+        c,
+        c.nodes[2].joined_by_sst_since(sst_from),
+        "resync rejoins by SST"
+    );
+    assert_every_row_everywhere(&c, &want, &uuid);
+}
+
+/// A live mariadbd with this pid (not a zombie, not another program)?
+fn mariadbd_alive(pid: i32) -> bool {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    comm.trim() == "mariadbd" && !stat.contains(") Z ")
+}
+
+/// etcd frozen (SIGSTOP) for 6 s right after the recovery winner recorded its bootstrap: the
+/// winner's mariadbd keeps running (same pid throughout), it registers once etcd is back,
+/// the cluster reaches STEADY, every row everywhere.
+#[test]
+fn etcd_blip_after_bootstrap_synced_keeps_mariadbd() {
+    let mut c = steady_cluster(207, 3);
+    c.write_rows(0, 1, 30);
+    let want = rows(&[(1, 30)]);
+    let uuid = cluster_uuid(&c);
+    c.kill_all();
+    let offsets = c.log_offsets();
+    c.start_all();
+    let recorded = |c: &Cluster| {
+        c.nodes.iter().zip(&offsets).position(|(n, o)| {
+            n.log()
+                .get(*o..)
+                .unwrap_or("")
+                .contains("bootstrap recorded")
+        })
+    };
+    let start = Instant::now();
+    let w = loop {
+        if let Some(w) = recorded(&c) {
+            break w;
+        }
+        ensure!(
+            c,
+            start.elapsed() < STEADY_TIMEOUT,
+            "no bootstrap recorded within {STEADY_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let etcd_pid = nix::unistd::Pid::from_raw(c.etcd.pid().expect("etcd runs"));
+    nix::sys::signal::kill(etcd_pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP etcd");
+    let winner = c.nodes[w].name.clone();
+    // During the blip: the winner's entrypoint lives and its mariadbd starts and stays.
+    let mut pid: Option<i32> = None;
+    let mut broken: Option<String> = None;
+    let blip = Instant::now();
+    while blip.elapsed() < Duration::from_secs(6) && broken.is_none() {
+        if !c.nodes[w].running() {
+            broken = Some(format!("{winner}'s entrypoint exited during the etcd blip"));
+        }
+        match (pid, c.nodes[w].mysqld_pid().filter(|p| mariadbd_alive(*p))) {
+            (None, Some(p)) => pid = Some(p),
+            (Some(p), now) if now != Some(p) => {
+                broken = Some(format!(
+                    "{winner}'s mariadbd {p} gone during the etcd blip (now {now:?})"
+                ))
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    nix::sys::signal::kill(etcd_pid, nix::sys::signal::Signal::SIGCONT).expect("SIGCONT etcd");
+    ensure!(c, broken.is_none(), "{}", broken.unwrap_or_default());
+    let pid = pid.unwrap_or_else(|| {
+        panic!(
+            "{winner}'s mariadbd did not start within the 6 s blip\n{}",
+            c.logs()
+        )
+    });
+    // After it: the same mariadbd until STEADY. A loser whose entrypoint exited is restarted
+    // as the kubelet would; the winner never is.
+    let start = Instant::now();
+    loop {
+        ensure!(
+            c,
+            c.nodes[w].running() && c.nodes[w].mysqld_pid() == Some(pid) && mariadbd_alive(pid),
+            "{winner}'s mariadbd {pid} (or its entrypoint) did not survive the etcd blip"
+        );
+        if c.state().as_deref() == Some("STEADY") && c.registered() == 3 {
+            break;
+        }
+        ensure!(
+            c,
+            start.elapsed() < STEADY_TIMEOUT,
+            "not STEADY within {STEADY_TIMEOUT:?} after the etcd blip: {}",
+            c.status()
+        );
+        for i in (0..c.nodes.len()).filter(|i| *i != w) {
+            if !c.nodes[i].running() {
+                eprintln!(
+                    "{} exited after the etcd blip; restarting it",
+                    c.nodes[i].name
+                );
+                c.nodes[i].kill9();
+                c.start(i);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    c.check("all synced", || c.wait_all_synced(3, STEADY_TIMEOUT));
+    ensure!(
+        c,
+        c.bootstrappers_since(&offsets) == vec![winner.clone()],
+        "bootstrapped: {:?}",
+        c.bootstrappers_since(&offsets)
+    );
+    ensure!(
+        c,
+        c.nodes[w].mysqld_pid() == Some(pid) && mariadbd_alive(pid),
+        "{winner}'s mariadbd restarted"
+    );
+    ensure!(c, cluster_uuid(&c) == uuid, "uuid changed");
+    assert_every_row_everywhere(&c, &want, &uuid);
+}
