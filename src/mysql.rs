@@ -231,6 +231,30 @@ pub async fn wsrep_status(
     }
 }
 
+/// Run one statement, connection and statement together bounded by `timeout`.
+pub async fn execute(
+    endpoint: &Endpoint,
+    creds: &Credentials,
+    sql: &str,
+    timeout: Duration,
+) -> Result<(), MysqlError> {
+    let work = async {
+        let mut conn = connect(endpoint, creds, timeout).await?;
+        conn.query_drop(sql)
+            .await
+            .map_err(|e| classify(endpoint, e))?;
+        let _ = conn.disconnect().await;
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Err(_) => Err(MysqlError::Timeout {
+            endpoint: endpoint.to_string(),
+            timeout,
+        }),
+        Ok(r) => r,
+    }
+}
+
 /// The local server's endpoint: `--mysql-socket`, else `--mysql-host`/`--mysql-port`, else the
 /// socket named in `--defaults-file`, else `/run/mysqld/mysqld.sock`.
 pub fn local_endpoint(o: &crate::cli::MysqlOpts) -> Endpoint {

@@ -126,8 +126,9 @@ pub struct CensusEntry {
     pub address: String,
     /// When this was written (unix time).
     pub at: i64,
-    /// While mariadbd runs in a Primary Component: the cluster's actual state uuid and last
-    /// committed seqno (`wsrep_cluster_state_uuid`, `wsrep_last_committed`).
+    /// While mariadbd runs and answers: the cluster's actual state uuid and last committed
+    /// seqno as it reports them (`wsrep_cluster_state_uuid`, `wsrep_last_committed`). In a
+    /// Primary Component when the node is also registered (`nodes/`); non-Primary otherwise.
     #[serde(default)]
     pub running: Option<Position>,
 }

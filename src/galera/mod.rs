@@ -5,6 +5,7 @@
 //! - [`plan`]: the decision of SPEC §3.3 (pure);
 //! - [`recovery`]: who bootstraps after a full outage (pure);
 //! - [`safety`]: the gate every history-choosing action passes (pure);
+//! - [`heal`]: quorum loss healed in place (`pc.bootstrap=YES`, fenced like a bootstrap);
 //! - [`rules`]: registration, STEADY, leadership while running (pure);
 //! - [`datadir`]: classification, initialisation, users, grastate edits, `--wsrep-recover`;
 //! - [`mysqld`]: the reaper, mariadbd's command line and start, clean stop;
@@ -13,6 +14,7 @@
 
 pub mod datadir;
 pub mod grastate;
+pub mod heal;
 pub mod mysqld;
 pub mod node;
 pub mod plan;

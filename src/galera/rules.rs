@@ -155,6 +155,135 @@ pub fn leave_for_recovery(
     None
 }
 
+/// What a running node outside any Primary Component does (pure). Galera re-merges partitions
+/// by itself; the sidecar only acts when no Primary Component exists anywhere and the evidence
+/// says who holds the newest commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NonPrimaryPlan {
+    /// Keep mariadbd running: a partition is not an outage.
+    Stay(String),
+    /// This node holds the most advanced position of every member, and every member's
+    /// entrypoint is alive with none Primary: make it Primary in place (`pc.bootstrap=YES`).
+    HealInPlace(String),
+    /// The most advanced member is stopped (its entrypoint waits in the recovery queue): stop
+    /// cleanly so this node's restart queues too and the recovery can elect.
+    Leave(String),
+}
+
+/// Decide for a node that has been non-Primary for `non_primary_for` (`me`, its live status
+/// `s`): nothing before `grace`; nothing while any node is registered (a Primary Component
+/// runs somewhere: Galera re-merges this node when the network allows); nothing while a member's
+/// entrypoint is gone (its lease expired: its position is unknown, it may hold newer commits).
+/// When every member's entrypoint is alive and none is Primary, the most advanced member — by
+/// the recovery's order: highest seqno of one uuid, ties to the smallest name — is made
+/// Primary in place if it runs, or bootstraps the recovery if it is stopped.
+pub fn non_primary_plan(
+    me: &str,
+    s: &WsrepStatus,
+    snap: &ClusterSnapshot,
+    non_primary_for: std::time::Duration,
+    grace: std::time::Duration,
+) -> Option<NonPrimaryPlan> {
+    use crate::position::Position;
+    if s.is_primary() || non_primary_for < grace {
+        return None;
+    }
+    let others: Vec<&String> = snap.nodes.keys().filter(|n| n.as_str() != me).collect();
+    if !others.is_empty() {
+        return Some(NonPrimaryPlan::Stay(format!(
+            "{} registered: a Primary Component runs; Galera re-merges this node when it reaches it",
+            others.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(",")
+        )));
+    }
+    if snap.members.is_empty() {
+        return Some(NonPrimaryPlan::Stay(
+            "no member is known (etcd lost its data?): waiting for the running nodes to re-register"
+                .into(),
+        ));
+    }
+    let mine = Position::known(s.cluster_state_uuid(), s.last_committed().unwrap_or(-1));
+    // Every member's position, and whether its mariadbd runs.
+    let mut dead = vec![];
+    let mut views: Vec<(&str, Position, bool)> = vec![];
+    for m in snap.members.keys() {
+        if m == me {
+            views.push((me, mine.clone(), true));
+            continue;
+        }
+        match snap.census.get(m) {
+            None => dead.push(m.as_str()),
+            Some(c) => {
+                let queued = snap.queue.get(m).and_then(|q| q.position.clone());
+                let position = c
+                    .running
+                    .clone()
+                    .or(queued)
+                    .unwrap_or_else(|| c.position.clone());
+                views.push((m, position, c.running.is_some()));
+            }
+        }
+    }
+    let for_s = non_primary_for.as_secs();
+    if !dead.is_empty() {
+        return Some(NonPrimaryPlan::Stay(format!(
+            "non-Primary for {for_s}s and nobody registered, but {} has no live entrypoint (lease \
+             expired): its position is unknown and may be ahead; keeping mariadbd running until it \
+             reports",
+            dead.join(",")
+        )));
+    }
+    let mut best: Option<(&str, i64, &str, bool)> = None;
+    for (n, p, runs) in &views {
+        match p {
+            Position::Known { uuid, seqno } if *seqno >= 0 => {
+                if let Some((_, _, u, _)) = best {
+                    if u != uuid {
+                        return Some(NonPrimaryPlan::Stay(format!(
+                            "members report two histories ({u}, {uuid}): no automatic choice"
+                        )));
+                    }
+                }
+                if best.is_none_or(|(_, b, _, _)| *seqno > b) {
+                    best = Some((n, *seqno, uuid, *runs));
+                }
+            }
+            Position::Fresh => {}
+            _ => {
+                return Some(NonPrimaryPlan::Stay(format!(
+                    "{n} reports an unknown position ({p}): no automatic choice"
+                )))
+            }
+        }
+    }
+    let Some((winner, seqno, uuid, runs)) = best else {
+        return Some(NonPrimaryPlan::Stay(
+            "no member reports a known position".into(),
+        ));
+    };
+    let summary = views
+        .iter()
+        .map(|(n, p, r)| format!("{n} {p}{}", if *r { " running" } else { " stopped" }))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(if winner == me {
+        NonPrimaryPlan::HealInPlace(format!(
+            "non-Primary for {for_s}s, every member's entrypoint alive, none Primary, and this node \
+             holds the most advanced position {uuid}:{seqno} ({summary})"
+        ))
+    } else if runs {
+        NonPrimaryPlan::Stay(format!(
+            "{winner} holds the most advanced position {uuid}:{seqno} and runs: it is made Primary \
+             in place and this node re-merges ({summary})"
+        ))
+    } else {
+        NonPrimaryPlan::Leave(format!(
+            "non-Primary for {for_s}s with nobody registered, and {winner}, which holds the most \
+             advanced position {uuid}:{seqno}, is stopped ({summary}): leaving so that the \
+             recovery can elect it"
+        ))
+    })
+}
+
 /// Should the datadir be marked as having joined the cluster recovered under `P/recovery`
 /// (`Some(record id)`)? When this node is Synced and Primary with uuid = `P/uuid` while the
 /// cluster is still in RECOVERY under a record, and the datadir does not carry that mark yet
@@ -374,6 +503,157 @@ mod tests {
                 (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn non_primary_table() {
+        use crate::etcd::snapshot::{CensusEntry, QueueEntry};
+        use crate::position::Position;
+        use std::time::Duration;
+        /// Members g-0..g-2; `alive`: (name, position, runs) with a census entry; `registered`.
+        fn snap(alive: &[(&str, i64, bool)], registered: &[&str]) -> ClusterSnapshot {
+            let mut s = ClusterSnapshot::default();
+            for m in ["g-0", "g-1", "g-2"] {
+                s.members.insert(m.into(), "a".into());
+            }
+            for (n, seqno, runs) in alive {
+                let p = if *seqno == -9 {
+                    Position::Unknown
+                } else {
+                    Position::known(U, *seqno)
+                };
+                s.census.insert(
+                    n.to_string(),
+                    CensusEntry {
+                        position: p.clone(),
+                        address: "a".into(),
+                        at: 1,
+                        running: runs.then(|| p.clone()),
+                    },
+                );
+                if !runs {
+                    s.queue.insert(
+                        n.to_string(),
+                        QueueEntry {
+                            queued_at: Some(1),
+                            seqno: p.seqno(),
+                            position: Some(p),
+                        },
+                    );
+                }
+            }
+            for n in registered {
+                s.nodes.insert(
+                    n.to_string(),
+                    NodeEntry {
+                        address: "a".into(),
+                        lease: 1,
+                    },
+                );
+            }
+            s
+        }
+        let mut me_at_20 = status("Initialized", "0", "non-Primary", U);
+        me_at_20.vars.insert("last_committed".into(), "20".into());
+        let prim = status("Synced", "4", "Primary", U);
+        let grace = Duration::from_secs(30);
+        let long = Duration::from_secs(31);
+        // (what, status, snapshot, non-Primary for, "stay"/"heal"/"leave"/"none", fragment)
+        let cases = [
+            (
+                "not for long yet",
+                &me_at_20,
+                snap(&[("g-1", 5, true), ("g-2", 5, true)], &[]),
+                Duration::from_secs(5),
+                "none",
+                "",
+            ),
+            ("Primary", &prim, snap(&[], &[]), long, "none", ""),
+            (
+                "a Primary Component runs elsewhere",
+                &me_at_20,
+                snap(&[("g-1", 30, true), ("g-2", 30, true)], &["g-1", "g-2"]),
+                long,
+                "stay",
+                "g-1,g-2 registered",
+            ),
+            (
+                "1+1+1 partition, this node most advanced",
+                &me_at_20,
+                snap(&[("g-1", 20, true), ("g-2", 19, true)], &[]),
+                long,
+                "heal",
+                "most advanced position",
+            ),
+            (
+                "1+1+1 partition, another running node ahead",
+                &me_at_20,
+                snap(&[("g-1", 21, true), ("g-2", 19, true)], &[]),
+                long,
+                "stay",
+                "g-1 holds the most advanced position",
+            ),
+            (
+                "tie: the smallest name (this node) heals",
+                &me_at_20,
+                snap(&[("g-1", 20, true), ("g-2", 20, true)], &[]),
+                long,
+                "heal",
+                "most advanced",
+            ),
+            (
+                "a member's entrypoint is gone: its position is unknown",
+                &me_at_20,
+                snap(&[("g-2", 5, true)], &[]),
+                long,
+                "stay",
+                "g-1 has no live entrypoint",
+            ),
+            (
+                "quorum loss, the dead came back stopped and behind",
+                &me_at_20,
+                snap(&[("g-1", 10, false), ("g-2", 12, false)], &[]),
+                long,
+                "heal",
+                "g-1 6b3a1f0e-1c2d-11ef-9a7b-0242ac120002:10 stopped",
+            ),
+            (
+                "a stopped member is ahead: leave so the recovery elects it",
+                &me_at_20,
+                snap(&[("g-1", 25, false), ("g-2", 12, false)], &[]),
+                long,
+                "leave",
+                "g-1, which holds the most advanced position",
+            ),
+            (
+                "an unknown position blocks",
+                &me_at_20,
+                snap(&[("g-1", -9, false), ("g-2", 12, false)], &[]),
+                long,
+                "stay",
+                "unknown position",
+            ),
+        ];
+        for (what, st, sn, dur, want, frag) in cases {
+            let got = non_primary_plan("g-0", st, &sn, dur, grace);
+            let (kind, text) = match &got {
+                None => ("none", String::new()),
+                Some(NonPrimaryPlan::Stay(t)) => ("stay", t.clone()),
+                Some(NonPrimaryPlan::HealInPlace(t)) => ("heal", t.clone()),
+                Some(NonPrimaryPlan::Leave(t)) => ("leave", t.clone()),
+            };
+            assert_eq!(kind, want, "{what}: {got:?}");
+            assert!(text.contains(frag), "{what}: want {frag:?} in {text}");
+        }
+        // Another history among the members: no automatic choice.
+        let mut two = snap(&[("g-1", 5, true), ("g-2", 5, true)], &[]);
+        if let Some(c) = two.census.get_mut("g-2") {
+            c.running = Some(Position::known("11111111-2222-3333-4444-555555555555", 90));
+        }
+        assert!(matches!(
+            non_primary_plan("g-0", &me_at_20, &two, long, grace),
+            Some(NonPrimaryPlan::Stay(t)) if t.contains("two histories")
+        ));
     }
 
     #[test]

@@ -12,8 +12,8 @@ use tracing::{info, warn};
 use super::mysqld::ChildProc;
 use super::node::Node;
 use super::rules::{
-    eligibility, leader_action, leave_for_recovery, recovery_mark_due, should_register, steady_due,
-    LeaderAction,
+    eligibility, leader_action, non_primary_plan, recovery_mark_due, should_register, steady_due,
+    LeaderAction, NonPrimaryPlan,
 };
 use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::{CensusEntry, StateValue};
@@ -22,8 +22,8 @@ use crate::etcd::{delete_op, ClusterSnapshot, ClusterState, EtcdError};
 use crate::mysql::WsrepStatus;
 use crate::position::Position;
 
-/// How long a running node may stay non-Primary, with no Primary Component anywhere, before it
-/// leaves to take part in recovery.
+/// How long a running node stays non-Primary, with no Primary Component anywhere, before the
+/// sidecar acts (heal in place, or leave for the recovery; see `rules::non_primary_plan`).
 const NON_PRIMARY_GRACE: Duration = Duration::from_secs(30);
 /// Exit code after leaving for recovery (the kubelet restarts the container, which queues).
 const LEFT_FOR_RECOVERY: u8 = 75;
@@ -45,6 +45,8 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
     let mut woken_by = "start";
     let mut primary_at = tokio::time::Instant::now();
     let mut recovery_mark = node.recovery_mark();
+    let mut non_primary_said = String::new();
+    let mut non_primary_log = tokio::time::Instant::now();
     loop {
         if let Some(code) = child.try_code() {
             warn!("mariadbd exited with status {code}; deregistering and exiting with it");
@@ -91,10 +93,13 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
             .as_ref()
             .filter(|s| !s.is_primary() && primary_at.elapsed() >= NON_PRIMARY_GRACE)
         {
-            if let Ok(snap) = node.etcd.snapshot().await {
-                if let Some(why) =
-                    leave_for_recovery(s, &snap, primary_at.elapsed(), NON_PRIMARY_GRACE)
-                {
+            let elapsed = primary_at.elapsed();
+            let plan = match node.etcd.snapshot().await {
+                Ok(snap) => non_primary_plan(&node.cfg.name, s, &snap, elapsed, NON_PRIMARY_GRACE),
+                Err(_) => None,
+            };
+            match plan {
+                Some(NonPrimaryPlan::Leave(why)) => {
                     warn!("leaving to take part in recovery: {why}; stopping mariadbd cleanly");
                     node.state
                         .phase(Phase::Stopping, format!("leaving for recovery: {why}"));
@@ -103,6 +108,23 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                     cleanup(node).await;
                     return Ok(LEFT_FOR_RECOVERY);
                 }
+                Some(NonPrimaryPlan::HealInPlace(_)) => {
+                    match super::heal::heal_in_place(node, elapsed, NON_PRIMARY_GRACE).await {
+                        Ok(true) => view.dirty = true,
+                        Ok(false) => {}
+                        Err(e) => warn!("heal in place failed: {e:#}; re-deciding"),
+                    }
+                }
+                Some(NonPrimaryPlan::Stay(why)) => {
+                    if why != non_primary_said
+                        || non_primary_log.elapsed() >= Duration::from_secs(30)
+                    {
+                        info!("staying non-Primary, mariadbd keeps running: {why}");
+                        non_primary_said = why;
+                        non_primary_log = tokio::time::Instant::now();
+                    }
+                }
+                None => {}
             }
         }
         match tick(node, &mut view, status.as_ref(), sql_failures, woken_by).await {
@@ -165,22 +187,20 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
 /// 12 writes a minute per node.
 pub const CENSUS_REFRESH: Duration = Duration::from_secs(5);
 
-/// This node's census entry now: the live position while it serves a Primary Component
-/// (Synced or Donor), else the last one it reported, with no running cluster.
+/// This node's census entry now: while mariadbd answers with a cluster uuid, its live
+/// position (`wsrep_cluster_state_uuid:wsrep_last_committed`) as both the position and the
+/// running cluster's (Primary or not: registration says which); else the last one reported.
 fn census_now(node: &Node, status: Option<&WsrepStatus>) -> CensusEntry {
-    match status.filter(|s| should_register(s)) {
-        Some(s) => {
-            let live = Position::known(s.cluster_state_uuid(), s.last_committed().unwrap_or(-1));
-            node.census_entry(&live, Some(live.clone()))
-        }
-        None => {
-            let last = node
-                .census
-                .as_ref()
-                .map(|(_, c)| c.position.clone())
-                .unwrap_or(Position::Unknown);
-            node.census_entry(&last, None)
-        }
+    let live = status
+        .filter(|s| crate::position::is_uuid(s.cluster_state_uuid()))
+        .filter(|s| s.cluster_state_uuid() != crate::position::ZERO_UUID)
+        .map(|s| Position::known(s.cluster_state_uuid(), s.last_committed().unwrap_or(-1)));
+    match live {
+        Some(live) => node.census_entry(&live, Some(live.clone())),
+        None => match &node.census {
+            Some((_, last)) => node.census_entry(&last.position, last.running.clone()),
+            None => node.census_entry(&Position::Unknown, None),
+        },
     }
 }
 
@@ -269,6 +289,27 @@ async fn tick(
                     "restored P/uuid = {} from the running cluster",
                     s.cluster_state_uuid()
                 );
+            }
+        }
+    }
+
+    // A heal in place is over once this node is registered: its fenced record goes.
+    if snap.nodes.contains_key(&me)
+        && snap
+            .bootstrap
+            .as_ref()
+            .is_some_and(|b| b.node == me && b.reason == super::heal::HEAL_IN_PLACE)
+    {
+        if let Some(kv) = node.etcd.get(&k.bootstrap()).await? {
+            let txn = Txn::new()
+                .when(vec![Compare::mod_revision(
+                    k.bootstrap(),
+                    CompareOp::Equal,
+                    kv.mod_revision,
+                )])
+                .and_then(vec![delete_op(&k.bootstrap())]);
+            if node.etcd.txn(txn).await?.succeeded {
+                info!("healed in place and registered: the heal-in-place record is removed");
             }
         }
     }
