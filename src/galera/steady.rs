@@ -115,15 +115,15 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                         Err(e) => warn!("heal in place failed: {e:#}; re-deciding"),
                     }
                 }
-                Some(NonPrimaryPlan::Stay(why)) => {
+                Some(NonPrimaryPlan::Stay(why))
                     if why != non_primary_said
-                        || non_primary_log.elapsed() >= Duration::from_secs(30)
-                    {
-                        info!("staying non-Primary, mariadbd keeps running: {why}");
-                        non_primary_said = why;
-                        non_primary_log = tokio::time::Instant::now();
-                    }
+                        || non_primary_log.elapsed() >= Duration::from_secs(30) =>
+                {
+                    info!("staying non-Primary, mariadbd keeps running: {why}");
+                    non_primary_said = why;
+                    non_primary_log = tokio::time::Instant::now();
                 }
+                Some(NonPrimaryPlan::Stay(_)) => {}
                 None => {}
             }
         }
