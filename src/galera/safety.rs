@@ -27,6 +27,11 @@ use super::recovery::ahead_of_winner;
 /// lags the last commit by up to a second; the publication's time is rounded to seconds).
 pub const PUBLICATION_MARGIN_SECS: i64 = 3;
 
+/// A joiner whose seqno is above the running cluster's published one is refused only once a
+/// publication this long after its last run says so: a node that was still applying commits
+/// while it stopped, or a publisher lagging in applying, looks "ahead" for a few seconds.
+pub const AHEAD_CONFIRM_SECS: i64 = 15;
+
 /// The actions the gate rules on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -511,6 +516,13 @@ fn join(ev: &Evidence) -> Verdict {
                 registered.join(",")
             ));
         };
+        if mine_seqno > longest.1 && longest.2 < ev.local_since + AHEAD_CONFIRM_SECS {
+            return Verdict::Wait(format!(
+                "this datadir's seqno {mine_seqno} is above the running cluster's published {} ({}); \
+                 waiting for a later publication to confirm before refusing",
+                longest.1, longest.0
+            ));
+        }
         if mine_seqno > longest.1 {
             return Verdict::Refuse(format!(
                 "this node is {} transaction(s) ahead of the running cluster ({} at seqno {}); joining \
@@ -807,6 +819,17 @@ mod tests {
                 want: "refuse",
                 fragment: "10 transaction(s) ahead of the running cluster (g-1 at seqno 100)",
                 ..case("same uuid, ahead", Join, running.clone(), k(110))
+            },
+            Case {
+                want: "wait",
+                fragment: "waiting for a later publication to confirm",
+                since: NOW - 20,
+                ..case(
+                    "ahead of a publication only a few seconds after this node's last run",
+                    Join,
+                    running.clone(),
+                    k(103),
+                )
             },
             Case {
                 want: "wait",
