@@ -1,5 +1,5 @@
 //! Reading the my.cnf given to mariadbd (`--defaults-file`): the few values the sidecar needs
-//! (socket, port, datadir, pid file, wsrep provider options). Pure parsing of the text; the
+//! (socket, port, datadir, pid file, wsrep provider options, the reserved `extra_port`). Pure parsing of the text; the
 //! sections mariadbd reads are `[mysqld]`, `[server]`, `[mariadb]`, `[galera]`, `[mariadbd]`
 //! and their `-10.11` variants, later values winning.
 
@@ -76,6 +76,15 @@ impl MyCnf {
     }
     pub fn pid_file(&self) -> Option<&str> {
         self.get("pid_file")
+    }
+    /// MariaDB's `extra_port` (0 or unset: none).
+    pub fn extra_port(&self) -> Option<u16> {
+        self.get("extra_port").and_then(|p| p.parse().ok())
+    }
+    /// MariaDB's `extra_max_connections` (its default is 1).
+    pub fn extra_max_connections(&self) -> Option<u32> {
+        self.get("extra_max_connections")
+            .and_then(|p| p.parse().ok())
     }
     pub fn bind_address(&self) -> Option<&str> {
         self.get("bind_address")

@@ -4,6 +4,11 @@
 //! Every call is bounded by a timeout, and errors are classified ([`MysqlError`]) because the
 //! probes treat "refused" (maybe dead), "too many connections" and "access denied" (alive, not
 //! ready) differently.
+//!
+//! The local server is reached through its *reserved path* when one is configured
+//! ([`Endpoint::Reserved`]: MariaDB's `extra_port`, a TCP port with its own
+//! `extra_max_connections`, so clients filling `max_connections` do not lock the probes and the
+//! entrypoint out); see [`resolve_local`] and docs/probes.md.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,7 +21,18 @@ use mysql_async::{Conn, OptsBuilder};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
     Socket(PathBuf),
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// The local server's reserved TCP port (MariaDB's `extra_port`). A login without a user
+    /// (root by unix_socket authentication, which works only over the socket) goes to
+    /// `normal` instead, and so does any login when nothing listens on the reserved port.
+    Reserved {
+        host: String,
+        port: u16,
+        normal: Box<Endpoint>,
+    },
 }
 
 impl std::fmt::Display for Endpoint {
@@ -24,6 +40,32 @@ impl std::fmt::Display for Endpoint {
         match self {
             Endpoint::Socket(p) => write!(f, "socket {}", p.display()),
             Endpoint::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Endpoint::Reserved { host, port, .. } => write!(f, "{host}:{port} (extra_port)"),
+        }
+    }
+}
+
+impl Endpoint {
+    /// Where a login with `creds` goes (pure): the reserved port for a named user, the normal
+    /// endpoint for a login without a user.
+    pub fn route(&self, creds: &Credentials) -> Endpoint {
+        match self {
+            Endpoint::Reserved { normal, .. } if creds.user.is_none() => normal.route(creds),
+            Endpoint::Reserved { host, port, .. } => Endpoint::Tcp {
+                host: host.clone(),
+                port: *port,
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// The endpoint to try when [`Endpoint::route`] refused the connection: the normal one
+    /// behind a reserved port (a reserved port nobody listens on must not make a live server
+    /// look dead), else none.
+    fn fallback(&self, creds: &Credentials) -> Option<Endpoint> {
+        match self {
+            Endpoint::Reserved { normal, .. } if creds.user.is_some() => Some(normal.route(creds)),
+            _ => None,
         }
     }
 }
@@ -101,6 +143,7 @@ fn classify(endpoint: &Endpoint, e: mysql_async::Error) -> MysqlError {
     }
 }
 
+/// Connection options for an endpoint already routed ([`Endpoint::route`]).
 fn opts(endpoint: &Endpoint, creds: &Credentials) -> OptsBuilder {
     let b = OptsBuilder::default()
         .user(Some(creds.user.clone().unwrap_or_else(|| "root".into())))
@@ -109,12 +152,14 @@ fn opts(endpoint: &Endpoint, creds: &Credentials) -> OptsBuilder {
         .prefer_socket(false);
     match endpoint {
         Endpoint::Socket(p) => b.socket(Some(p.display().to_string())),
-        Endpoint::Tcp { host, port } => b.ip_or_hostname(host.clone()).tcp_port(*port),
+        Endpoint::Tcp { host, port } | Endpoint::Reserved { host, port, .. } => {
+            b.ip_or_hostname(host.clone()).tcp_port(*port)
+        }
     }
 }
 
-/// Open a connection within `timeout`.
-pub async fn connect(
+/// Open one connection to an endpoint already routed, within `timeout`.
+async fn connect_routed(
     endpoint: &Endpoint,
     creds: &Credentials,
     timeout: Duration,
@@ -126,6 +171,39 @@ pub async fn connect(
         }),
         Ok(Err(e)) => Err(classify(endpoint, e)),
         Ok(Ok(c)) => Ok(c),
+    }
+}
+
+/// Open a connection within `timeout` (in total, the fallback included). A reserved port that
+/// refuses the connection (nothing listens: `extra_port` missing from the server's my.cnf)
+/// falls back to the normal endpoint, with a warning once per process.
+pub async fn connect(
+    endpoint: &Endpoint,
+    creds: &Credentials,
+    timeout: Duration,
+) -> Result<Conn, MysqlError> {
+    let start = tokio::time::Instant::now();
+    let routed = endpoint.route(creds);
+    match connect_routed(&routed, creds, timeout).await {
+        Err(MysqlError::Refused(why)) => match endpoint.fallback(creds) {
+            Some(normal) => {
+                let left = timeout.saturating_sub(start.elapsed());
+                let conn = connect_routed(&normal, creds, left).await?;
+                // The server answers, but not on the reserved port: a configuration mismatch.
+                static WARNED: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(
+                        "the reserved port refuses connections ({why}) while {normal} answers: \
+                         using {normal} (set extra_port in the my.cnf mariadbd reads, or \
+                         GALERA_EXTRA_PORT=0)"
+                    );
+                }
+                Ok(conn)
+            }
+            None => Err(MysqlError::Refused(why)),
+        },
+        other => other,
     }
 }
 
@@ -231,6 +309,38 @@ pub async fn wsrep_status(
     }
 }
 
+/// The wsrep status as `current`, or — when `current` is refused with access denied and
+/// `previous` (the credentials that last authenticated) differ — as `previous`: a Secret
+/// updated a moment before the server's password must not make a healthy node look sick.
+/// When `previous` is refused too, `current` once more (the password may have changed between
+/// the two). Bounded by `timeout` in total. Returns the result and the credentials that
+/// produced it.
+pub async fn wsrep_status_either(
+    endpoint: &Endpoint,
+    current: &Credentials,
+    previous: Option<&Credentials>,
+    timeout: Duration,
+) -> (Result<WsrepStatus, MysqlError>, Credentials) {
+    let start = tokio::time::Instant::now();
+    let left = || timeout.saturating_sub(start.elapsed());
+    let first = wsrep_status(endpoint, current, timeout).await;
+    match (first, previous) {
+        (Err(MysqlError::AccessDenied(why)), Some(prev)) if prev != current => {
+            match wsrep_status(endpoint, prev, left()).await {
+                Ok(s) => (Ok(s), prev.clone()),
+                Err(MysqlError::AccessDenied(_)) => {
+                    match wsrep_status(endpoint, current, left()).await {
+                        Ok(s) => (Ok(s), current.clone()),
+                        Err(_) => (Err(MysqlError::AccessDenied(why)), current.clone()),
+                    }
+                }
+                Err(_) => (Err(MysqlError::AccessDenied(why)), current.clone()),
+            }
+        }
+        (r, _) => (r, current.clone()),
+    }
+}
+
 /// Run one statement, connection and statement together bounded by `timeout`.
 pub async fn execute(
     endpoint: &Endpoint,
@@ -255,27 +365,116 @@ pub async fn execute(
     }
 }
 
-/// The local server's endpoint: `--mysql-socket`, else `--mysql-host`/`--mysql-port`, else the
-/// socket named in `--defaults-file`, else `/run/mysqld/mysqld.sock`.
+/// Run `statements` in order on one connection, bounded by `timeout` in total. For statements
+/// holding secrets: a server error is reported by its code and its message with every string
+/// of `secrets` replaced by `<redacted>` (a message may quote the statement).
+pub async fn execute_all(
+    endpoint: &Endpoint,
+    creds: &Credentials,
+    statements: &[String],
+    secrets: &[&str],
+    timeout: Duration,
+) -> Result<(), MysqlError> {
+    let work = async {
+        let mut conn = connect(endpoint, creds, timeout).await?;
+        for sql in statements {
+            if let Err(e) = conn.query_drop(sql.as_str()).await {
+                let _ = conn.disconnect().await;
+                return Err(match classify(&endpoint.route(creds), e) {
+                    MysqlError::Server(m) => MysqlError::Server(redact(&m, secrets)),
+                    MysqlError::AccessDenied(m) => MysqlError::AccessDenied(redact(&m, secrets)),
+                    other => other,
+                });
+            }
+        }
+        let _ = conn.disconnect().await;
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Err(_) => Err(MysqlError::Timeout {
+            endpoint: endpoint.to_string(),
+            timeout,
+        }),
+        Ok(r) => r,
+    }
+}
+
+/// `text` with every non-empty string of `secrets` replaced by `<redacted>` (pure).
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut t = text.to_string();
+    // Longest first, so that a secret containing another is replaced whole.
+    let mut s: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+    s.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in s {
+        t = t.replace(secret, "<redacted>");
+    }
+    t
+}
+
+/// The default socket when neither a flag nor the defaults file names one.
+pub const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
+
+/// The local server's endpoint (reads `--defaults-file`; see [`resolve_local`]).
 pub fn local_endpoint(o: &crate::cli::MysqlOpts) -> Endpoint {
-    if let Some(s) = &o.mysql_socket {
-        return Endpoint::Socket(s.clone());
-    }
-    if let Some(h) = &o.mysql_host {
-        return Endpoint::Tcp {
-            host: h.clone(),
-            port: o.mysql_port,
-        };
-    }
-    if let Some(sock) = o
+    let cnf = o
         .defaults_file
         .as_ref()
-        .and_then(|f| crate::mycnf::MyCnf::read(f).ok())
-        .and_then(|c| c.socket().map(PathBuf::from))
-    {
-        return Endpoint::Socket(sock);
+        .and_then(|f| crate::mycnf::MyCnf::read(f).ok());
+    resolve_local(o, cnf.as_ref())
+}
+
+/// The reserved port: `--extra-port` when given (0: none), else the `extra_port` of the
+/// defaults file; none when the server does not listen on TCP at all (`skip_networking`).
+/// Pure.
+pub fn reserved_port(o: &crate::cli::MysqlOpts, cnf: Option<&crate::mycnf::MyCnf>) -> Option<u16> {
+    let skip_networking = cnf
+        .and_then(|c| c.get("skip_networking"))
+        .is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "off" | "false"));
+    let port = match o.extra_port {
+        Some(p) => p,
+        None => cnf.and_then(|c| c.extra_port()).unwrap_or(0),
+    };
+    (port != 0 && !skip_networking).then_some(port)
+}
+
+/// The host the reserved port is reached at: `--mysql-host`, else the defaults file's first
+/// `bind-address` unless it is a wildcard, else `127.0.0.1`. Pure.
+pub fn reserved_host(o: &crate::cli::MysqlOpts, cnf: Option<&crate::mycnf::MyCnf>) -> String {
+    if let Some(h) = &o.mysql_host {
+        return h.clone();
     }
-    Endpoint::Socket(PathBuf::from("/run/mysqld/mysqld.sock"))
+    cnf.and_then(|c| c.bind_address())
+        .and_then(|b| b.split(',').map(str::trim).find(|a| !a.is_empty()))
+        .filter(|a| !matches!(*a, "0.0.0.0" | "::" | "*" | "[::]"))
+        .map(|a| a.trim_matches(|c| c == '[' || c == ']').to_string())
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
+
+/// The local server's endpoint (pure). The normal one is `--mysql-socket`, else
+/// `--mysql-host`/`--mysql-port`, else the socket of the defaults file, else
+/// [`DEFAULT_SOCKET`]; with a reserved port ([`reserved_port`]) logins with a user go there
+/// instead ([`Endpoint::Reserved`]).
+pub fn resolve_local(o: &crate::cli::MysqlOpts, cnf: Option<&crate::mycnf::MyCnf>) -> Endpoint {
+    let normal = if let Some(s) = &o.mysql_socket {
+        Endpoint::Socket(s.clone())
+    } else if let Some(h) = &o.mysql_host {
+        Endpoint::Tcp {
+            host: h.clone(),
+            port: o.mysql_port,
+        }
+    } else {
+        Endpoint::Socket(PathBuf::from(
+            cnf.and_then(|c| c.socket()).unwrap_or(DEFAULT_SOCKET),
+        ))
+    };
+    match reserved_port(o, cnf) {
+        Some(port) => Endpoint::Reserved {
+            host: reserved_host(o, cnf),
+            port,
+            normal: Box::new(normal),
+        },
+        None => normal,
+    }
 }
 
 #[cfg(test)]
@@ -302,6 +501,129 @@ mod tests {
         assert!(s.connected());
         assert!(!s.ready());
         assert_eq!(s.get("uptime"), None);
+    }
+
+    fn opts(socket: Option<&str>, host: Option<&str>, extra: Option<u16>) -> crate::cli::MysqlOpts {
+        crate::cli::MysqlOpts {
+            mysql_socket: socket.map(PathBuf::from),
+            mysql_host: host.map(String::from),
+            mysql_port: 3306,
+            extra_port: extra,
+            defaults_file: None,
+        }
+    }
+
+    #[test]
+    fn local_endpoint_table() {
+        use crate::mycnf::MyCnf;
+        let sock = |p: &str| Endpoint::Socket(p.into());
+        let reserved = |host: &str, port: u16, normal: Endpoint| Endpoint::Reserved {
+            host: host.into(),
+            port,
+            normal: Box::new(normal),
+        };
+        let plain = MyCnf::parse("[mysqld]\nsocket=/s.sock\nbind-address=0.0.0.0\n");
+        let extra =
+            MyCnf::parse("[mysqld]\nsocket=/s.sock\nbind-address=10.0.0.5,::1\nextra_port=33307\n");
+        let extra_any = MyCnf::parse("[mysqld]\nbind-address=::\nextra-port=33307\n");
+        let no_net = MyCnf::parse("[mysqld]\nextra_port=33307\nskip-networking\n");
+        let no_net_off = MyCnf::parse("[mysqld]\nextra_port=33307\nskip-networking=OFF\n");
+        let cases = [
+            // Without a reserved port: as before.
+            (opts(None, None, None), None, sock(DEFAULT_SOCKET)),
+            (opts(None, None, None), Some(&plain), sock("/s.sock")),
+            (
+                opts(Some("/a.sock"), Some("h"), None),
+                Some(&plain),
+                sock("/a.sock"),
+            ),
+            (
+                opts(None, Some("h"), None),
+                Some(&plain),
+                Endpoint::Tcp {
+                    host: "h".into(),
+                    port: 3306,
+                },
+            ),
+            // extra_port of the my.cnf, at its first bind address.
+            (
+                opts(None, None, None),
+                Some(&extra),
+                reserved("10.0.0.5", 33307, sock("/s.sock")),
+            ),
+            // A wildcard bind address: loopback. The socket flag stays the normal endpoint.
+            (
+                opts(Some("/a.sock"), None, None),
+                Some(&extra_any),
+                reserved("127.0.0.1", 33307, sock("/a.sock")),
+            ),
+            // The flag: 0 turns it off, a port turns it on, --mysql-host is its host.
+            (opts(None, None, Some(0)), Some(&extra), sock("/s.sock")),
+            (
+                opts(None, None, Some(4000)),
+                Some(&plain),
+                reserved("127.0.0.1", 4000, sock("/s.sock")),
+            ),
+            (
+                opts(None, Some("h"), Some(4000)),
+                None,
+                reserved(
+                    "h",
+                    4000,
+                    Endpoint::Tcp {
+                        host: "h".into(),
+                        port: 3306,
+                    },
+                ),
+            ),
+            // A server without TCP has no reserved port.
+            (opts(None, None, None), Some(&no_net), sock(DEFAULT_SOCKET)),
+            (
+                opts(None, None, None),
+                Some(&no_net_off),
+                reserved("127.0.0.1", 33307, sock(DEFAULT_SOCKET)),
+            ),
+        ];
+        for (o, cnf, want) in cases {
+            assert_eq!(resolve_local(&o, cnf), want, "{o:?} {cnf:?}");
+        }
+    }
+
+    #[test]
+    fn routes_by_credentials() {
+        let normal = Endpoint::Socket("/s.sock".into());
+        let r = Endpoint::Reserved {
+            host: "10.0.0.5".into(),
+            port: 33307,
+            normal: Box::new(normal.clone()),
+        };
+        let monitor = Credentials {
+            user: Some("monitor".into()),
+            password: Some("p".into()),
+        };
+        let nobody = Credentials::default();
+        let tcp = Endpoint::Tcp {
+            host: "10.0.0.5".into(),
+            port: 33307,
+        };
+        assert_eq!(r.route(&monitor), tcp);
+        // root by unix_socket works only over the socket.
+        assert_eq!(r.route(&nobody), normal);
+        assert_eq!(r.fallback(&monitor), Some(normal.clone()));
+        assert_eq!(r.fallback(&nobody), None);
+        assert_eq!(normal.route(&monitor), normal);
+        assert_eq!(normal.fallback(&monitor), None);
+        assert_eq!(r.to_string(), "10.0.0.5:33307 (extra_port)");
+    }
+
+    #[test]
+    fn redaction() {
+        let m = "ERROR 1396 Operation ALTER USER failed for 'mon'@'%' near 'IDENTIFIED BY 'pw-x''";
+        let r = redact(m, &["pw-x", "mon", ""]);
+        assert!(!r.contains("pw-x") && !r.contains("'mon'"), "{r}");
+        assert!(r.contains("ERROR 1396"), "{r}");
+        // A secret containing another is replaced whole.
+        assert_eq!(redact("abcdef", &["cd", "abcdef"]), "<redacted>");
     }
 
     #[test]

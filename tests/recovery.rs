@@ -526,7 +526,11 @@ fn second_outage_before_steady_re_elects_the_recovery() {
     c.check("g-0 bootstrapped, g-1 and g-2 joined", || {
         common::wait_until("3 registered", STEADY_TIMEOUT, || c.registered() == 3)
     });
-    assert_eq!(c.state().as_deref(), Some("RECOVERY"), "g-3, g-4 still down");
+    assert_eq!(
+        c.state().as_deref(),
+        Some("RECOVERY"),
+        "g-3, g-4 still down"
+    );
     c.nodes[0].kill9();
     c.check("g-0 evicted", || c.wait_until_registered(2));
     c.write_rows(1, 21, 30);
@@ -542,7 +546,8 @@ fn second_outage_before_steady_re_elects_the_recovery() {
         c.logs()
     );
     assert!(
-        c.logs().contains("replacing the recovery record naming g-0"),
+        c.logs()
+            .contains("replacing the recovery record naming g-0"),
         "{}",
         c.logs()
     );

@@ -22,7 +22,7 @@ use crate::mycnf::MyCnf;
 use crate::mysql::{self, Credentials, Endpoint};
 
 /// The default socket when neither a flag nor the defaults file names one.
-pub const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
+pub const DEFAULT_SOCKET: &str = mysql::DEFAULT_SOCKET;
 /// The default datadir.
 pub const DEFAULT_DATADIR: &str = "/var/lib/mysql";
 /// Liveness memory of the exec probe, in the state dir.
@@ -30,22 +30,12 @@ pub const EXEC_MEMORY: &str = "checker-liveness.json";
 /// Liveness memory of `checker serve` (separate: the two must not count each other's probes).
 pub const HTTP_MEMORY: &str = "checker-liveness-http.json";
 
-/// The MySQL endpoint: `--mysql-socket`, else `--mysql-host`/`--mysql-port`, else the socket of
-/// `--defaults-file`, else [`DEFAULT_SOCKET`].
+/// The MySQL endpoint: the reserved port when one is configured (`--extra-port`, else the
+/// `extra_port` of `--defaults-file`), over `--mysql-socket`, else `--mysql-host`/`--mysql-port`,
+/// else the socket of `--defaults-file`, else [`DEFAULT_SOCKET`] (see
+/// [`mysql::resolve_local`]).
 pub fn endpoint(m: &MysqlOpts, cnf: Option<&MyCnf>) -> Endpoint {
-    if let Some(s) = &m.mysql_socket {
-        return Endpoint::Socket(s.clone());
-    }
-    if let Some(h) = &m.mysql_host {
-        return Endpoint::Tcp {
-            host: h.clone(),
-            port: m.mysql_port,
-        };
-    }
-    match cnf.and_then(|c| c.socket()) {
-        Some(s) => Endpoint::Socket(PathBuf::from(s)),
-        None => Endpoint::Socket(PathBuf::from(DEFAULT_SOCKET)),
-    }
+    mysql::resolve_local(m, cnf)
 }
 
 /// `(P/uuid, P/state)` as read from etcd.
@@ -126,6 +116,9 @@ pub struct Prober {
     pub liveness: LivenessConfig,
     pub etcd: EtcdConfig,
     pub cluster_name: String,
+    /// The monitor credentials that last authenticated (`checker serve` re-reads the Secret at
+    /// every observation and falls back to these while the server still has the old password).
+    last_good: std::sync::Arc<std::sync::Mutex<Option<Credentials>>>,
 }
 
 impl Prober {
@@ -159,6 +152,7 @@ impl Prober {
                 datadir.join(p)
             }
         });
+        crate::cli::validate_extra_port(&o.mysql, cnf.as_ref())?;
         let mut etcd = EtcdConfig::from_global(g);
         // One short attempt: the probe must answer inside its own budget.
         etcd.timeout = etcd.timeout.min(o.timeout / 2);
@@ -176,7 +170,59 @@ impl Prober {
             },
             etcd,
             cluster_name: g.cluster_name.clone(),
+            last_good: Default::default(),
         })
+    }
+
+    /// The monitor credentials as the Secret holds them now (re-read: a rotated, mounted Secret
+    /// is picked up without a restart); when it cannot be read, the last ones that worked.
+    fn current_creds(&self) -> Credentials {
+        match Credentials::monitor_from_env() {
+            Ok(c) => c,
+            Err(e) => {
+                static WARNED: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    warn!("cannot re-read the monitor credentials ({e}); using the last ones");
+                }
+                self.last_good().unwrap_or_else(|| self.creds.clone())
+            }
+        }
+    }
+
+    fn last_good(&self) -> Option<Credentials> {
+        self.last_good
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The wsrep status as the Secret's monitor user (see [`Prober::current_creds`]), falling
+    /// back to the credentials that last authenticated when those are refused.
+    async fn query(&self) -> Result<mysql::WsrepStatus, mysql::MysqlError> {
+        let current = self.current_creds();
+        let previous = self.last_good();
+        let (r, used) = mysql::wsrep_status_either(
+            &self.endpoint,
+            &current,
+            previous.as_ref(),
+            self.sql_timeout(),
+        )
+        .await;
+        if r.is_ok() {
+            if used != current {
+                static SAID: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    warn!(
+                        "the monitor password of the Secret is refused, the previous one still \
+                         works: the entrypoint applies the new one (docs/operations.md)"
+                    );
+                }
+            }
+            *self.last_good.lock().unwrap_or_else(|p| p.into_inner()) = Some(used);
+        }
+        r
     }
 
     /// The SQL budget: half the probe's timeout.
@@ -248,7 +294,7 @@ impl Prober {
             Err(e) => (PhaseView::Missing(format!("unusable state file {e}")), None),
         };
         let want_etcd = needs_etcd(state.as_ref(), now, self.state_max_age);
-        let sql = mysql::wsrep_status(&self.endpoint, &self.creds, self.sql_timeout());
+        let sql = self.query();
         let etcd = async {
             if want_etcd {
                 Some(self.read_etcd().await)
@@ -375,6 +421,7 @@ mod tests {
             mysql_socket: sock.map(PathBuf::from),
             mysql_host: host.map(String::from),
             mysql_port: 33306,
+            extra_port: None,
             defaults_file: None,
         };
         let cnf = MyCnf::parse("[mysqld]\nsocket=/data/my.sock\n");
@@ -396,6 +443,16 @@ mod tests {
         assert_eq!(
             endpoint(&m(None, None), None),
             Endpoint::Socket(DEFAULT_SOCKET.into())
+        );
+        // The my.cnf's extra_port: the reserved port, the socket behind it.
+        let cnf = MyCnf::parse("[mysqld]\nsocket=/data/my.sock\nextra_port=33307\n");
+        assert_eq!(
+            endpoint(&m(None, None), Some(&cnf)),
+            Endpoint::Reserved {
+                host: "127.0.0.1".into(),
+                port: 33307,
+                normal: Box::new(Endpoint::Socket("/data/my.sock".into())),
+            }
         );
     }
 }

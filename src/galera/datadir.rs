@@ -343,6 +343,39 @@ fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
+/// Statements that hold secrets (only ever sent over the SQL protocol, never logged).
+pub struct SecretSql(Vec<String>);
+
+impl std::fmt::Debug for SecretSql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretSql({} statements, <redacted>)", self.0.len())
+    }
+}
+
+impl SecretSql {
+    pub fn statements(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// Re-apply the monitor user from its Secret (pure): the two hosts [`Users::sql`] creates it
+/// for, created if missing (a renamed user) and given the Secret's password. USAGE only, as
+/// at initialisation.
+pub fn monitor_user_statements(user: &str, password: &str) -> SecretSql {
+    let (u, pw) = (lit(user), lit(password));
+    SecretSql(
+        ["'%'", "'localhost'"]
+            .iter()
+            .flat_map(|host| {
+                [
+                    format!("CREATE USER IF NOT EXISTS {u}@{host} IDENTIFIED BY {pw}"),
+                    format!("ALTER USER {u}@{host} IDENTIFIED BY {pw}"),
+                ]
+            })
+            .collect(),
+    )
+}
+
 /// The passwords and names of the users to create.
 #[derive(Debug, Clone, Default)]
 pub struct Users {
@@ -475,5 +508,32 @@ mod tests {
         assert!(!sql.contains("GRANT ALL PRIVILEGES ON *.* TO 'mon'"));
         assert!(sql.contains("BINLOG MONITOR ON *.* TO 'sst'@'localhost'"));
         assert!(format!("{:?}", u.sql()).contains("redacted"));
+    }
+
+    #[test]
+    fn monitor_user_statements_cover_both_hosts() {
+        let sql = monitor_user_statements("mon", "n'ew");
+        assert_eq!(
+            sql.statements(),
+            [
+                "CREATE USER IF NOT EXISTS 'mon'@'%' IDENTIFIED BY 'n''ew'",
+                "ALTER USER 'mon'@'%' IDENTIFIED BY 'n''ew'",
+                "CREATE USER IF NOT EXISTS 'mon'@'localhost' IDENTIFIED BY 'n''ew'",
+                "ALTER USER 'mon'@'localhost' IDENTIFIED BY 'n''ew'",
+            ]
+        );
+        // The hosts are the ones the datadir's initialisation creates the user for.
+        let UsersSql(init) = Users {
+            monitor: Some(("mon".into(), "p".into())),
+            ..Default::default()
+        }
+        .sql();
+        for host in ["'mon'@'%'", "'mon'@'localhost'"] {
+            assert!(
+                init.contains(&format!("CREATE USER IF NOT EXISTS {host}")),
+                "{init}"
+            );
+        }
+        assert!(!format!("{sql:?}").contains("ew"));
     }
 }

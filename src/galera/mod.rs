@@ -6,6 +6,7 @@
 //! - [`recovery`]: who bootstraps after a full outage (pure);
 //! - [`safety`]: the gate every history-choosing action passes (pure);
 //! - [`heal`]: quorum loss healed in place (`pc.bootstrap=YES`, fenced like a bootstrap);
+//! - [`monitor`]: the monitor user kept in step with its (rotated) Secret while running;
 //! - [`rules`]: registration, STEADY, leadership while running (pure);
 //! - [`datadir`]: classification, initialisation, users, grastate edits, `--wsrep-recover`;
 //! - [`mysqld`]: the reaper, mariadbd's command line and start, clean stop;
@@ -15,6 +16,7 @@
 pub mod datadir;
 pub mod grastate;
 pub mod heal;
+pub mod monitor;
 pub mod mysqld;
 pub mod node;
 pub mod plan;

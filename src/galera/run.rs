@@ -962,17 +962,14 @@ async fn bootstrap_locked(
     // Wait until Synced (bounded; a log line every 5 s), then record uuid, node, member.
     let start = tokio::time::Instant::now();
     let mut last_log = start;
+    // As the Secret's monitor user, re-applied as root when it was rotated while every node
+    // was down (the bootstrapped node is the first to see the new Secret).
+    let mut monitor = super::monitor::MonitorSession::default();
     let status = loop {
         if let Some(code) = child.try_code() {
             anyhow::bail!("mariadbd exited with status {code} while bootstrapping");
         }
-        match crate::mysql::wsrep_status(
-            &node.cfg.endpoint,
-            &node.cfg.creds,
-            Duration::from_secs(2),
-        )
-        .await
-        {
+        match monitor.status(node, Duration::from_secs(2)).await {
             Ok(s) if s.is_synced() && s.is_primary() => break s,
             Ok(s) if last_log.elapsed() >= Duration::from_secs(5) => {
                 info!(

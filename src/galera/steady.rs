@@ -47,6 +47,8 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
     let mut recovery_mark = node.recovery_mark();
     let mut non_primary_said = String::new();
     let mut non_primary_log = tokio::time::Instant::now();
+    let mut monitor = super::monitor::MonitorSession::default();
+    log_status_path(node);
     loop {
         if let Some(code) = child.try_code() {
             warn!("mariadbd exited with status {code}; deregistering and exiting with it");
@@ -56,14 +58,8 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
         if node.stopping() {
             return drain_and_stop(node, &mut child).await;
         }
-        // Local status (bounded).
-        let status = match crate::mysql::wsrep_status(
-            &node.cfg.endpoint,
-            &node.cfg.creds,
-            Duration::from_secs(2),
-        )
-        .await
-        {
+        // Local status (bounded), as the monitor user of the Secret (re-applied when rotated).
+        let status = match monitor.status(node, Duration::from_secs(2)).await {
             Ok(s) => {
                 sql_failures = 0;
                 Some(s)
@@ -104,6 +100,12 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                     node.state
                         .phase(Phase::Stopping, format!("leaving for recovery: {why}"));
                     let code = child.stop(node.cfg.opts.stop_timeout).await;
+                    // The datadir stopped changing now: the next run compares published cluster positions
+                    // with this time (the state file's).
+                    node.state.phase(
+                        Phase::Stopping,
+                        format!("mariadbd stopped with status {code}"),
+                    );
                     info!("mariadbd stopped with status {code}");
                     cleanup(node).await;
                     return Ok(LEFT_FOR_RECOVERY);
@@ -179,6 +181,78 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                 }
             }
         };
+    }
+}
+
+/// Say once how this loop (and the probes, which resolve it the same way) reach mariadbd.
+fn log_status_path(node: &Node) {
+    let extra_max = node
+        .cfg
+        .opts
+        .mysql
+        .defaults_file
+        .as_ref()
+        .and_then(|f| crate::mycnf::MyCnf::read(f).ok())
+        .and_then(|c| c.extra_max_connections());
+    let monitor = node.cfg.creds.user.is_some();
+    match status_path_note(&node.cfg.endpoint, monitor, extra_max) {
+        (true, line) => warn!("{line}"),
+        (false, line) => info!("{line}"),
+    }
+}
+
+/// The connections a node's own clients may hold on the reserved port at once: this loop (and
+/// a heal's or a re-application's root statement after it), the exec readiness and liveness
+/// probes, `checker serve`.
+pub const RESERVED_NEEDED: u32 = 4;
+
+/// The line about the status path, and whether it is a warning (pure).
+pub fn status_path_note(
+    endpoint: &crate::mysql::Endpoint,
+    monitor_user: bool,
+    extra_max_connections: Option<u32>,
+) -> (bool, String) {
+    use crate::mysql::Endpoint;
+    match endpoint {
+        Endpoint::Reserved { .. } if !monitor_user => (
+            true,
+            format!(
+                "no monitor user: status queries log in as root over {} (unix_socket), not over \
+                 the reserved port {endpoint}; set GALERA_MONITOR_USER/_PASSWORD",
+                endpoint.route(&Default::default())
+            ),
+        ),
+        Endpoint::Reserved { .. } => {
+            // MariaDB's default extra_max_connections is 1.
+            let n = extra_max_connections.unwrap_or(1);
+            if n < RESERVED_NEEDED {
+                (
+                    true,
+                    format!(
+                        "status queries and probes use the reserved port {endpoint}, but \
+                         extra_max_connections = {n} is less than the {RESERVED_NEEDED} they may \
+                         hold at once: set extra_max_connections = 10 in the my.cnf"
+                    ),
+                )
+            } else {
+                (
+                    false,
+                    format!(
+                        "status queries and probes use the reserved port {endpoint} \
+                         (extra_max_connections = {n}): clients filling max_connections do not \
+                         lock them out"
+                    ),
+                )
+            }
+        }
+        other => (
+            false,
+            format!(
+                "status queries use {other}; no reserved port (extra_port in the my.cnf): \
+                 clients filling max_connections make this node look unavailable \
+                 (docs/probes.md)"
+            ),
+        ),
     }
 }
 
@@ -426,6 +500,12 @@ async fn drain_and_stop(node: &mut Node, child: &mut ChildProc) -> anyhow::Resul
         ),
     }
     let code = child.stop(node.cfg.opts.stop_timeout).await;
+    // The datadir stopped changing now: the next run compares published cluster positions
+    // with this time (the state file's).
+    node.state.phase(
+        Phase::Stopping,
+        format!("mariadbd stopped with status {code}"),
+    );
     info!("mariadbd stopped with status {code}");
     cleanup(node).await;
     Ok(if code == 0 { 0 } else { exit_byte(code) })
@@ -485,5 +565,53 @@ fn exit_byte(code: i32) -> u8 {
         code as u8
     } else {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mysql::Endpoint;
+
+    #[test]
+    fn status_path_note_table() {
+        let sock = Endpoint::Socket("/run/mysqld/mysqld.sock".into());
+        let reserved = Endpoint::Reserved {
+            host: "127.0.0.1".into(),
+            port: 33307,
+            normal: Box::new(sock.clone()),
+        };
+        // (endpoint, monitor user, extra_max_connections) → (warning?, text)
+        let cases = [
+            (&sock, true, None, false, "no reserved port"),
+            (
+                &reserved,
+                true,
+                Some(10),
+                false,
+                "127.0.0.1:33307 (extra_port)",
+            ),
+            (&reserved, true, Some(4), false, "extra_max_connections = 4"),
+            (
+                &reserved,
+                true,
+                Some(3),
+                true,
+                "set extra_max_connections = 10",
+            ),
+            (
+                &reserved,
+                true,
+                None,
+                true,
+                "extra_max_connections = 1 is less",
+            ),
+            (&reserved, false, Some(10), true, "no monitor user"),
+        ];
+        for (ep, monitor, max, warning, text) in cases {
+            let (w, line) = status_path_note(ep, monitor, max);
+            assert_eq!(w, warning, "{ep} {monitor} {max:?}: {line}");
+            assert!(line.contains(text), "{line} lacks {text}");
+        }
     }
 }

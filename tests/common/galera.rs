@@ -46,7 +46,10 @@ pub struct TestNode {
     pub lease_ttl: String,
     pub extra_args: Vec<String>,
     /// Extra environment for the entrypoint (and so for mariadbd and its SST scripts).
+    /// `GALERA_MONITOR_PASSWORD_FILE` here replaces the default `GALERA_MONITOR_PASSWORD`.
     pub env: Vec<(String, String)>,
+    /// Lines appended to the `[mysqld]` section of the node's my.cnf.
+    pub mycnf_extra: String,
 }
 
 impl TestNode {
@@ -75,7 +78,11 @@ impl TestNode {
         let tmp = self.dir.join("tmp");
         let _ = std::fs::create_dir_all(&tmp);
         let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777));
-        std::fs::write(self.defaults_file(), mycnf(&self.dir, &self.ip)).expect("write my.cnf");
+        std::fs::write(
+            self.defaults_file(),
+            format!("{}{}", mycnf(&self.dir, &self.ip), self.mycnf_extra),
+        )
+        .expect("write my.cnf");
     }
 
     /// Start `galera-sidecar galera` for this node.
@@ -107,13 +114,19 @@ impl TestNode {
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("GALERA_ROOT_PASSWORD", ROOT_PASSWORD)
             .env("GALERA_MONITOR_USER", MONITOR_USER)
-            .env("GALERA_MONITOR_PASSWORD", MONITOR_PASSWORD)
             .env("GALERA_LOG", "info")
             .env_remove("GALERA_ETCD_ENDPOINTS")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
             .process_group(0);
+        if !self
+            .env
+            .iter()
+            .any(|(k, _)| k == "GALERA_MONITOR_PASSWORD_FILE")
+        {
+            cmd.env("GALERA_MONITOR_PASSWORD", MONITOR_PASSWORD);
+        }
         super::die_with_parent(&mut cmd);
         self.child = Some(cmd.spawn().expect("start galera-sidecar galera"));
     }
@@ -316,6 +329,7 @@ impl Cluster {
             lease_ttl: "4s".into(),
             extra_args: vec![],
             env: vec![],
+            mycnf_extra: String::new(),
         });
     }
 
