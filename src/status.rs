@@ -693,6 +693,20 @@ pub async fn force_bootstrap(
             snap.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
         );
     }
+    let running: Vec<&str> = snap
+        .census
+        .iter()
+        .filter(|(n, c)| n.as_str() != name && c.running.is_some())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !running.is_empty() {
+        anyhow::bail!(
+            "the mariadbd of {} runs (outside any Primary Component): forcing {name} beside it \
+             could make a second Primary Component; nothing written. Stop it first (or let the \
+             cluster heal: docs/recovery.md)",
+            running.join(", ")
+        );
+    }
     let now = crate::etcd::unix_now();
     let req = ForceRequest {
         node: name.to_string(),

@@ -130,9 +130,25 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize, now: i64) -> Election 
         if !missing.is_empty() {
             return Election::Waiting { present, missing };
         }
+        // Fewer members known than --cluster-size (a lost members/ key, or an etcd wipe after
+        // which only the nodes that registered again are members): also wait for
+        // --cluster-size queued nodes, so a member etcd forgot is not left out.
+        if members.len() < cluster_size && queued.len() < cluster_size {
+            return Election::Waiting {
+                present,
+                missing: vec![format!(
+                    "{} more node(s): only {} member(s) known, --cluster-size {cluster_size}",
+                    cluster_size - queued.len(),
+                    members.len()
+                )],
+            };
+        }
+        // With fewer members known than --cluster-size, every queued node takes part: the one
+        // etcd forgot may hold the newest commits.
+        let forgotten = members.len() < cluster_size;
         queued
             .iter()
-            .filter(|(n, _)| members.contains(n))
+            .filter(|(n, _)| forgotten || members.contains(n))
             .map(|(n, q)| (n, queued_position(q)))
             .collect()
     } else {
@@ -428,6 +444,23 @@ mod tests {
                 3,
                 None,
                 "nothing to recover",
+            ),
+            (
+                "a member etcd forgot: wait for --cluster-size queued nodes",
+                snap(&["g-0", "g-1"], &[("g-0", k(5)), ("g-1", k(9))]),
+                3,
+                None,
+                "only 2 member(s) known",
+            ),
+            (
+                "a member etcd forgot takes part once queued, and may win",
+                snap(
+                    &["g-0", "g-1"],
+                    &[("g-0", k(5)), ("g-1", k(9)), ("g-2", k(12))],
+                ),
+                3,
+                Some(("g-2", 12)),
+                "",
             ),
             (
                 "five members",

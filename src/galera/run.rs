@@ -61,6 +61,30 @@ async fn probe_registered(node: &Node, snap: &ClusterSnapshot) -> BTreeSet<Strin
     futures_join(checks).await.into_iter().flatten().collect()
 }
 
+/// Members (by their recorded and reported addresses) answering on their Galera port, other
+/// than ourselves.
+async fn probe_members(node: &Node, snap: &ClusterSnapshot) -> Vec<String> {
+    let port = node.cfg.opts.galera_port;
+    let me = node.cfg.name.clone();
+    let mut targets: BTreeSet<(String, String)> = BTreeSet::new();
+    for (n, a) in &snap.members {
+        targets.insert((n.clone(), a.clone()));
+    }
+    for (n, c) in &snap.census {
+        targets.insert((n.clone(), c.address.clone()));
+    }
+    let mine = node.cfg.address.clone();
+    let checks = targets
+        .into_iter()
+        .filter(|(n, a)| *n != me && *a != mine)
+        .map(|(n, a)| async move {
+            answers(&a, port, Duration::from_secs(1))
+                .await
+                .then(|| format!("{n} ({a})"))
+        });
+    futures_join(checks).await.into_iter().flatten().collect()
+}
+
 /// `--peers` members answering on their Galera port (other than ourselves).
 async fn probe_peers(node: &Node) -> Vec<String> {
     let port = node.cfg.opts.galera_port;
@@ -492,20 +516,15 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
                 }
                 match (&snap.recovery, replaces_record) {
                     (Some(old), true) => {
-                        // Replace exactly the record (and the stale bootstrap record) read.
-                        let kv = node.etcd.get(&k.recovery()).await?;
-                        let rev = kv.map(|kv| kv.mod_revision).unwrap_or(0);
-                        cond.push(Compare::mod_revision(k.recovery(), CompareOp::Equal, rev));
-                        match node.etcd.get(&k.bootstrap()).await? {
-                            Some(b) => {
-                                cond.push(Compare::mod_revision(
-                                    k.bootstrap(),
-                                    CompareOp::Equal,
-                                    b.mod_revision,
-                                ));
-                                ops.push(delete_op(&k.bootstrap()));
-                            }
-                            None => cond.push(absent(&k.bootstrap())),
+                        // Replace exactly the record and the bootstrap record the election
+                        // saw: neither may have changed since its snapshot (a winner that
+                        // bootstrapped meanwhile keeps its recovery).
+                        cond.push(unchanged_since(&k.recovery(), snap.revision));
+                        cond.push(unchanged_since(&k.bootstrap(), snap.revision));
+                        if snap.bootstrap.is_some() {
+                            ops.push(delete_op(&k.bootstrap()));
+                        } else {
+                            cond.push(absent(&k.bootstrap()));
                         }
                         info!(
                             "replacing the recovery record naming {} ({}): {}",
@@ -724,6 +743,20 @@ async fn join_locked(
                 .join(",")
         ),
     );
+    // From here this datadir changes: a queue entry from before the join would stand for a
+    // position it no longer has (an election must not count it).
+    if snap.queue.contains_key(&node.cfg.name) {
+        let me = node.cfg.name.clone();
+        let k = node.etcd.keys.clone();
+        node.etcd
+            .txn(Txn::new().and_then(vec![
+                delete_op(&k.queue(&me)),
+                delete_op(&k.seqno(&me)),
+                delete_op(&k.position(&me)),
+            ]))
+            .await?;
+        info!("left the recovery queue: joining changes this datadir's position");
+    }
     let addrs = peers.iter().map(|(_, a)| a.clone()).collect();
     let args = mysqld_args(node, addrs, donors, false, position).await?;
     let (mut child, mut marks) = start_mysqld(node, &args)?;
@@ -892,6 +925,17 @@ async fn bootstrap_locked(
             } else {
                 Action::RecoveryBootstrap
             };
+            // A member's mariadbd up although etcd lost sight of it (its entrypoint paused past
+            // its lease, say): the Galera port answers. Bootstrapping beside it could make a
+            // second Primary Component.
+            let answering = probe_members(node, &snap).await;
+            if !answering.is_empty() {
+                warn!(
+                    "not bootstrapping: the Galera port of {} answers although etcd does not show it running; re-deciding",
+                    answering.join(",")
+                );
+                return Ok(None);
+            }
             match gate(node, &snap, position, action) {
                 Verdict::Allow(why) => info!("safety gate: bootstrap allowed: {why}"),
                 Verdict::Wait(why) | Verdict::Refuse(why) => {

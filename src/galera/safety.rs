@@ -371,6 +371,22 @@ fn ahead_or_foreign(ev: &Evidence, uuid: &str, seqno: i64) -> Option<String> {
     None
 }
 
+/// Other nodes whose mariadbd runs (registered, or reporting a live position in the census):
+/// a bootstrap beside them could make a second Primary Component.
+fn others_running<'a>(ev: &Evidence<'a>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = ev
+        .snap
+        .census
+        .iter()
+        .filter(|(n, c)| n.as_str() != ev.me && c.running.is_some())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    out.extend(others_registered(ev));
+    out.sort();
+    out.dedup();
+    out
+}
+
 fn others_registered<'a>(ev: &Evidence<'a>) -> Vec<&'a str> {
     ev.snap
         .nodes
@@ -387,10 +403,11 @@ fn recovery_bootstrap(ev: &Evidence) -> Verdict {
     if rec.winner != ev.me {
         return Verdict::Refuse(format!("the recovery record names {}", rec.winner));
     }
-    let running = others_registered(ev);
+    let running = others_running(ev);
     if !running.is_empty() {
         return Verdict::Refuse(format!(
-            "{} registered: a cluster runs, join it instead",
+            "the mariadbd of {} runs (registered, or up outside a Primary Component): a bootstrap \
+             beside it could make a second Primary Component; join it, or stop it first",
             running.join(",")
         ));
     }
@@ -428,10 +445,11 @@ fn forced_bootstrap(ev: &Evidence) -> Verdict {
     if rec.winner != ev.me || req.node != ev.me {
         return Verdict::Refuse(format!("the forced recovery names {}", rec.winner));
     }
-    let running = others_registered(ev);
+    let running = others_running(ev);
     if !running.is_empty() {
         return Verdict::Refuse(format!(
-            "{} registered: a cluster runs, join it instead",
+            "the mariadbd of {} runs (registered, or up outside a Primary Component): a bootstrap \
+             beside it could make a second Primary Component; join it, or stop it first",
             running.join(",")
         ));
     }
@@ -612,6 +630,19 @@ mod tests {
                     position: p.clone(),
                     address: "10.0.0.9".into(),
                     at,
+                    running: Some(p),
+                },
+            );
+            self
+        }
+        /// A mariadbd up but not registered (outside any Primary Component).
+        fn census_running(mut self, n: &str, p: Position) -> Self {
+            self.0.census.insert(
+                n.into(),
+                CensusEntry {
+                    position: p.clone(),
+                    address: "10.0.0.9".into(),
+                    at: NOW - 5,
                     running: Some(p),
                 },
             );
@@ -986,6 +1017,33 @@ mod tests {
                     "a cluster runs",
                     RecoveryBootstrap,
                     running.clone().recovery("me", k(9), None),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "the mariadbd of g-2 runs",
+                ..case(
+                    "a member runs outside any Primary Component",
+                    RecoveryBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery("me", k(9), None)
+                        .queued("g-1", k(5))
+                        .census_running("g-2", k(3)),
+                    k(9),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "the mariadbd of g-2 runs",
+                ..case(
+                    "forced beside a running member",
+                    ForcedBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery("me", k(9), Some(force("me", Some(k(9)), later, false)))
+                        .census_running("g-2", k(3)),
                     k(9),
                 )
             },

@@ -5,8 +5,21 @@
 //! apply renders, validates with `haproxy -c`, replaces the config file, reloads through the
 //! master CLI (listening sockets are handed over: no refused connection), persists the config
 //! as the last good one, and — when the leader changed — ends the sessions old workers still
-//! hold on the old leader (`shutdown sessions server`), so no client keeps writing to it.
-//! `hard-stop-after` in the config bounds any old worker that is left.
+//! hold on the old leader, so no client keeps writing to it. `hard-stop-after` in the config
+//! bounds any old worker that is left.
+//!
+//! **Ending the old leader's sessions without failing a new connection.** On a reload the
+//! old worker stops accepting before the new worker starts (the master keeps the listening
+//! sockets meanwhile), so after the reload every session an old worker holds was accepted
+//! before the move. Some of them are new connections accepted a moment before it, still in
+//! their handshake or first statement: ending them at once fails a client that did nothing
+//! wrong. So a session is ended only once it is at least [`OLD_SESSION_GRACE`] old: right
+//! after the reload those already that old (pinned ones: pools), and [`OLD_SESSION_GRACE`]
+//! after the reload all the others ([`to_end`] decides, pure). Each `shutdown session` is
+//! checked against a new `show sess` and retried (bounded), so a command the master could not
+//! pass on does not leave a writer on the old leader. After every reload the leader's server
+//! in the new worker gets a passed check's health (`full_health`): haproxy starts it at the
+//! edge, where one slow check answer would close every new connection for seconds.
 //!
 //! At start the first etcd read decides the config; when etcd is away (bounded wait) or has no
 //! leader, the persisted last good config is used, so a restart with etcd down still routes.
@@ -14,6 +27,7 @@
 //! be healthy, and haproxy's health check guards it. SIGTERM/SIGINT → haproxy soft stop
 //! (bounded), exit 0. haproxy dying → exit 1 naming it.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +37,7 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use super::process::{check_config, parse_show_proc, socket_command, Haproxy};
+use super::readiness::parse_servers_state;
 use super::render::{render, Leader, RenderOptions, BUILTIN_TEMPLATE};
 use super::state::{read_last_good, write_last_good, Paths, Status, FILE_MODE};
 use crate::checker::state_file::write_atomic;
@@ -210,15 +225,62 @@ async fn install_config(bin: &Path, target: &Path, config: &str) -> Result<(), S
         .map_err(|e| format!("cannot move {} into place: {e}", cand.display()))
 }
 
-/// One session of `show sess`: its id and where it goes.
+/// How long a session an old worker holds on the old leader may live after a move: enough
+/// for a connection accepted just before the move to finish its handshake and first
+/// statements, and well inside the drained leader's `--drain-switch-window` (3 s by default),
+/// so its sessions are ended by haproxy before it stops.
+pub const OLD_SESSION_GRACE: Duration = Duration::from_secs(1);
+
+/// `show sess` listings per old worker when ending its sessions: each but the last is
+/// followed by a `shutdown session` for what is still to end; the last only checks.
+const SHUTDOWN_ROUNDS: usize = 4;
+
+/// One session of `show sess`: its id, where it goes and how old it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: String,
     pub backend: String,
     pub server: String,
+    /// `age=` as haproxy prints it (whole seconds); `None` when unreadable.
+    pub age: Option<Duration>,
+    /// haproxy's connection to the server failed and it waits to retry (server-side state
+    /// TAR or CER in `scb=[state,…]`): the server refuses or is gone, no handshake can be
+    /// under way.
+    pub retrying: bool,
 }
 
-/// Parse `show sess` (`0x…: proto=tcpv4 src=… fe=… be=… srv=… …`, one session a line).
+/// The server-side stream connector's state from `scb=[<state>,<flags>,fd=<n>]`.
+fn server_side_state(field: &str) -> Option<u32> {
+    field.strip_prefix('[')?.split(',').next()?.parse().ok()
+}
+
+/// Parse haproxy's human time (`0s`, `59s`, `1m2s`, `3h`, `2d4h`) into a duration.
+pub fn parse_age(text: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    let mut any = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        let n: u64 = num.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        num.clear();
+        any = true;
+    }
+    (any && num.is_empty()).then(|| Duration::from_secs(total))
+}
+
+/// Parse `show sess` (`0x…: proto=tcpv4 src=… fe=… be=… srv=… … age=… …`, one session a
+/// line).
 pub fn parse_show_sess(text: &str) -> Vec<Session> {
     text.lines()
         .filter_map(|l| {
@@ -235,47 +297,162 @@ pub fn parse_show_sess(text: &str) -> Vec<Session> {
                 id: id.to_string(),
                 backend: field("be=")?,
                 server: field("srv=")?,
+                age: field("age=").as_deref().and_then(parse_age),
+                // haproxy 2.6: SC_ST_TAR = 3 (turn-around before a retry), SC_ST_CER = 6
+                // (connection error).
+                retrying: matches!(
+                    field("scb=").as_deref().and_then(server_side_state),
+                    Some(3 | 6)
+                ),
             })
         })
         .collect()
 }
 
-/// End the sessions old workers still hold on any server but `keep` (haproxy refuses
-/// `shutdown sessions server` on an old worker's stopped proxy, so each session is ended by
-/// its id). Returns how many sessions were ended.
-pub async fn shutdown_old_sessions(master_socket: &Path, keep: &str) -> usize {
-    let procs = match socket_command(master_socket, "show proc").await {
-        Ok(t) => parse_show_proc(&t),
-        Err(e) => {
-            warn!("cannot list haproxy's old workers: {e:#}");
-            return 0;
-        }
-    };
-    let mut ended = 0;
-    for p in procs.iter().filter(|p| p.kind == "worker" && p.reloads > 0) {
-        let Ok(text) = socket_command(master_socket, &format!("@!{} show sess", p.pid)).await
-        else {
-            continue; // it exited meanwhile
+/// Which of an old worker's sessions to end now (pure): those on a server other than `keep`
+/// (sessions without a server, such as the CLI's own, are left alone) and, when `min_age` is
+/// given, only those surely at least that old — haproxy's whole-second age may exceed the
+/// true age by up to a second — or whose connection to the old server already failed (a
+/// crashed leader: ending them at once lets the client retry on the new one). Returns them
+/// and how many others are too young yet.
+pub fn to_end<'a>(
+    sessions: &'a [Session],
+    keep: &str,
+    min_age: Option<Duration>,
+) -> (Vec<&'a Session>, usize) {
+    let mut now = Vec::new();
+    let mut young = 0;
+    for s in sessions
+        .iter()
+        .filter(|s| s.server != keep && !s.server.starts_with('<'))
+    {
+        let old_enough = match (min_age, s.age) {
+            (None, _) => true,
+            _ if s.retrying => true,
+            (Some(min), Some(age)) => age >= min + Duration::from_secs(1),
+            (Some(_), None) => false,
         };
-        for s in parse_show_sess(&text)
-            .iter()
-            .filter(|s| s.server != keep && !s.server.starts_with('<'))
-        {
-            let cmd = format!("@!{} shutdown session {}", p.pid, s.id);
+        if old_enough {
+            now.push(s);
+        } else {
+            young += 1;
+        }
+    }
+    (now, young)
+}
+
+/// What ending the old leader's sessions did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Sessions ended (acknowledged by haproxy, and gone at the next listing).
+    pub ended: usize,
+    /// Sessions left because they are younger than asked.
+    pub young: usize,
+    /// Sessions still open after every attempt.
+    pub left: usize,
+}
+
+/// `show sess` of an old worker: `Ok(None)` when the worker is gone (its sessions with it).
+async fn list_sessions(master_socket: &Path, pid: u32) -> anyhow::Result<Option<Vec<Session>>> {
+    let text = socket_command(master_socket, &format!("@!{pid} show sess")).await?;
+    if text.contains("Can't find the target") {
+        return Ok(None);
+    }
+    Ok(Some(parse_show_sess(&text)))
+}
+
+/// End the sessions old worker `pid` holds on any server but `keep` (see [`to_end`] for
+/// `min_age`). haproxy refuses `shutdown sessions server` on an old worker's stopped proxy,
+/// so each session is ended by its id; a new listing then checks it is gone, and what is
+/// still there is asked again (bounded).
+async fn end_worker_sessions(
+    master_socket: &Path,
+    pid: u32,
+    keep: &str,
+    min_age: Option<Duration>,
+) -> Sweep {
+    let mut sweep = Sweep::default();
+    // Sessions haproxy acknowledged a `shutdown session` for.
+    let mut asked: HashSet<String> = HashSet::new();
+    let mut still: HashSet<String> = HashSet::new();
+    for round in 1..=SHUTDOWN_ROUNDS {
+        let listed = match list_sessions(master_socket, pid).await {
+            Ok(Some(l)) => l,
+            Ok(None) => Vec::new(), // the worker is gone, and its sessions with it
+            Err(e) => {
+                warn!("old worker {pid}: cannot list its sessions: {e:#}");
+                break;
+            }
+        };
+        let (targets, young) = to_end(&listed, keep, min_age);
+        sweep.young = young;
+        still = targets.iter().map(|s| s.id.clone()).collect();
+        if targets.is_empty() || round == SHUTDOWN_ROUNDS {
+            break;
+        }
+        for s in targets {
+            let again = asked.contains(&s.id);
+            let cmd = format!("@!{pid} shutdown session {}", s.id);
             match socket_command(master_socket, &cmd).await {
+                Ok(ans) if ans.trim().is_empty() && again => warn!(
+                    "a session on old leader {}/{} outlived `shutdown session` (old worker \
+                     {pid}): asked again",
+                    s.backend, s.server
+                ),
                 Ok(ans) if ans.trim().is_empty() => {
                     info!(
-                        "ended a session still open on old leader {}/{} (old worker {})",
-                        s.backend, s.server, p.pid
+                        "ended a session still open on old leader {}/{} (old worker {pid}, \
+                         age {})",
+                        s.backend,
+                        s.server,
+                        s.age
+                            .map_or_else(|| "?".to_string(), |a| format!("{}s", a.as_secs()))
                     );
-                    ended += 1;
+                    asked.insert(s.id.clone());
                 }
+                // It ended by itself since the listing.
+                Ok(ans) if ans.contains("No such session") => {}
                 Ok(ans) => warn!("`{cmd}`: {}", ans.trim()),
                 Err(e) => warn!("`{cmd}`: {e:#}"),
             }
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    ended
+    sweep.ended = asked.iter().filter(|id| !still.contains(*id)).count();
+    sweep.left = still.len();
+    if sweep.left > 0 {
+        warn!(
+            "old worker {pid}: {} session(s) on an old leader still open after {} attempts; \
+             hard-stop-after ends them at the latest",
+            sweep.left,
+            SHUTDOWN_ROUNDS - 1
+        );
+    }
+    sweep
+}
+
+/// End the sessions old workers still hold on any server but `keep`: all of them
+/// (`min_age` None) or only those at least `min_age` old. Logs each ended session.
+pub async fn end_old_sessions(
+    master_socket: &Path,
+    keep: &str,
+    min_age: Option<Duration>,
+) -> Sweep {
+    let procs = match socket_command(master_socket, "show proc").await {
+        Ok(t) => parse_show_proc(&t),
+        Err(e) => {
+            warn!("cannot list haproxy's old workers: {e:#}");
+            return Sweep::default();
+        }
+    };
+    let mut total = Sweep::default();
+    for p in procs.iter().filter(|p| p.kind == "worker" && p.reloads > 0) {
+        let s = end_worker_sessions(master_socket, p.pid, keep, min_age).await;
+        total.ended += s.ended;
+        total.young += s.young;
+        total.left += s.left;
+    }
+    total
 }
 
 /// Feed the values of `P/leader` (None: no leader) into `tx`, for as long as `tx` is open.
@@ -317,6 +494,48 @@ async fn etcd_task(cfg: EtcdConfig, cluster: String, tx: mpsc::Sender<Option<Str
     }
 }
 
+/// Give the leader's server in a worker that just started the health of a server that has
+/// passed its checks (`set server B/S health up`: health rise + fall − 1).
+///
+/// haproxy starts a server at the lowest health that still counts as up (`rise`), so the first
+/// failed check of a new worker — one slow answer from a busy node — marks the only server
+/// down at once, and every new connection is then closed at its handshake until `rise` checks
+/// pass (2–4 s with the built-in timings). The old worker had long given the node it checked
+/// the full tolerance; the leader etcd has just elected gets the same one: down after `fall`
+/// failed checks in a row. Returns the `backend/server` names set.
+async fn full_health(h: &Haproxy, worker: u32, leader: &Leader) -> Result<Vec<String>, String> {
+    let text = h
+        .worker_command(worker, "show servers state")
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let names: Vec<String> = parse_servers_state(&text)?
+        .into_iter()
+        .filter(|s| s.name == leader.server)
+        .map(|s| format!("{}/{}", s.backend, s.name))
+        .collect();
+    if names.is_empty() {
+        return Err(format!("the new worker has no server {}", leader.server));
+    }
+    for n in &names {
+        let cmd = format!("set server {n} health up");
+        let ans = h
+            .worker_command(worker, &cmd)
+            .await
+            .map_err(|e| format!("`{cmd}`: {e:#}"))?;
+        if !ans.trim().is_empty() {
+            return Err(format!("`{cmd}`: {}", ans.trim()));
+        }
+    }
+    Ok(names)
+}
+
+/// The last pass over the old leader's sessions after a move, due at `at`.
+struct PendingCut {
+    /// The server every session may stay on (the leader moved to).
+    keep: String,
+    at: tokio::time::Instant,
+}
+
 struct Follower {
     opts: HaproxyOpts,
     paths: Paths,
@@ -324,6 +543,7 @@ struct Follower {
     haproxy: Haproxy,
     running_cfg: String,
     status: Status,
+    pending_cut: Option<PendingCut>,
 }
 
 impl Follower {
@@ -387,6 +607,19 @@ impl Follower {
                 return Err(format!("{e:#}"));
             }
         };
+        let reloaded_at = tokio::time::Instant::now();
+        match full_health(&self.haproxy, worker, &leader).await {
+            Ok(names) => info!(
+                "new worker {worker}: {} starts with a passed check's health (down after `fall` \
+                 failed checks in a row, not at its first one)",
+                names.join(", ")
+            ),
+            Err(e) => warn!(
+                "new worker {worker}: cannot give {} a passed check's health ({e}); one failed \
+                 check in its first second marks it down",
+                leader.address
+            ),
+        }
         let leader_changed =
             self.status.routed.as_ref().map(|r| r.server.as_str()) != Some(leader.server.as_str());
         self.running_cfg = config;
@@ -404,16 +637,41 @@ impl Follower {
             );
         }
         if leader_changed {
-            shutdown_old_sessions(&self.paths.master_socket, &leader.server).await;
-            // A session that was still connecting a moment ago: a second pass.
-            let sock = self.paths.master_socket.clone();
-            let keep = leader.server.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                shutdown_old_sessions(&sock, &keep).await;
+            // Old workers accept no more connections: what they hold was accepted before the
+            // move. Pinned sessions end now; young ones (maybe still in their handshake) get
+            // the grace, then the last pass ends them too.
+            let at = reloaded_at + OLD_SESSION_GRACE;
+            let sweep = end_old_sessions(
+                &self.paths.master_socket,
+                &leader.server,
+                Some(OLD_SESSION_GRACE),
+            )
+            .await;
+            info!(
+                "moved to {}: {} session(s) on the old leader ended now, {} younger than {:?} \
+                 end {:?} after the reload (connections accepted just before the move finish \
+                 their handshake)",
+                leader.address, sweep.ended, sweep.young, OLD_SESSION_GRACE, OLD_SESSION_GRACE
+            );
+            self.pending_cut = Some(PendingCut {
+                keep: leader.server.clone(),
+                at,
             });
         }
         Ok(())
+    }
+
+    /// The last pass after a move: end every session old workers still hold off the leader.
+    async fn finish_cut(&mut self) {
+        let Some(cut) = self.pending_cut.take() else {
+            return;
+        };
+        let sweep = end_old_sessions(&self.paths.master_socket, &cut.keep, None).await;
+        info!(
+            "{OLD_SESSION_GRACE:?} after the move to {}: {} more session(s) on an old leader \
+             ended, {} could not be",
+            cut.keep, sweep.ended, sweep.left
+        );
     }
 }
 
@@ -545,12 +803,21 @@ pub async fn run(global: &GlobalOpts, opts: &HaproxyOpts) -> anyhow::Result<u8> 
         render_opts,
         haproxy,
         running_cfg: start.config,
+        pending_cut: None,
     };
     f.save_status();
 
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
+        // Far away when no cut is pending (the branch is then disabled anyway).
+        let cut_at = f.pending_cut.as_ref().map_or_else(
+            || tokio::time::Instant::now() + Duration::from_secs(3600),
+            |c| c.at,
+        );
         tokio::select! {
+            _ = tokio::time::sleep_until(cut_at), if f.pending_cut.is_some() => {
+                f.finish_cut().await;
+            }
             v = rx.recv() => match v {
                 Some(view) => f.on_view(view).await,
                 None => bail!("the etcd watch task ended"),
@@ -664,23 +931,96 @@ mod tests {
 
     #[test]
     fn show_sess_parses() {
-        let text = "0x55d0c1f0e600: proto=tcpv4 src=127.0.0.1:54322 fe=galera_sql be=galera srv=127.0.60.2 ts=00 epoch=0 age=5s calls=3\n\
-                    0x55d0c1f0f000: proto=unix_stream src=unix:1 fe=GLOBAL be=<NONE> srv=<none> ts=00 age=0s\n\n";
+        // As haproxy 2.6 prints them (trimmed after scb=).
+        let text = "0x55d0c1f0e600: proto=tcpv4 src=127.0.0.1:54322 fe=galera_sql be=galera srv=127.0.60.2 ts=00 epoch=0 age=5s calls=3 rate=0 cpu=0 lat=0 rq[f=48c40000h,i=0,an=00h,rx=7h59m,wx=,ax=] rp[f=80448000h,i=0,an=00h,rx=7h59m,wx=,ax=] scf=[8,0h,fd=14] scb=[8,1h,fd=15] exp=7h59m\n\
+                    0x55d0c1f0f000: proto=unix_stream src=unix:1 fe=GLOBAL be=<NONE> srv=<none> ts=00 age=1m3s scb=[8,1h,fd=-1]\n\
+                    0x55d0c1f0f100: proto=tcpv4 src=127.0.0.1:54324 fe=galera_sql be=galera srv=127.0.60.2 age=? scb=[3,1h,fd=-1]\n\
+                    0x55d0c1f0f200: proto=tcpv4 src=127.0.0.1:54326 fe=galera_sql be=galera srv=127.0.60.2 age=0s scb=[6,1h,fd=-1]\n\
+                    0x55d0c1f0f300: proto=tcpv4 src=127.0.0.1:54328 fe=galera_sql be=galera srv=127.0.60.2 age=0s scb=[5,1h,fd=16]\n\n";
+        let s = |id: &str, be: &str, srv: &str, age: Option<u64>, retrying: bool| Session {
+            id: id.into(),
+            backend: be.into(),
+            server: srv.into(),
+            age: age.map(Duration::from_secs),
+            retrying,
+        };
         assert_eq!(
             parse_show_sess(text),
             vec![
-                Session {
-                    id: "0x55d0c1f0e600".into(),
-                    backend: "galera".into(),
-                    server: "127.0.60.2".into()
-                },
-                Session {
-                    id: "0x55d0c1f0f000".into(),
-                    backend: "<NONE>".into(),
-                    server: "<none>".into()
-                },
+                s("0x55d0c1f0e600", "galera", "127.0.60.2", Some(5), false),
+                s("0x55d0c1f0f000", "<NONE>", "<none>", Some(63), false),
+                s("0x55d0c1f0f100", "galera", "127.0.60.2", None, true),
+                s("0x55d0c1f0f200", "galera", "127.0.60.2", Some(0), true),
+                // Connecting (CON): may be a live server about to answer.
+                s("0x55d0c1f0f300", "galera", "127.0.60.2", Some(0), false),
             ]
         );
+    }
+
+    #[test]
+    fn ages() {
+        let cases: &[(&str, Option<u64>)] = &[
+            ("0s", Some(0)),
+            ("59s", Some(59)),
+            ("1m", Some(60)),
+            ("1m2s", Some(62)),
+            ("3h4m", Some(3 * 3600 + 240)),
+            ("2d4h", Some(2 * 86_400 + 4 * 3600)),
+            ("?", None),
+            ("", None),
+            ("5", None),
+            ("5x", None),
+            ("s", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_age(text), want.map(Duration::from_secs), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn which_sessions_end() {
+        let s = |id: &str, srv: &str, age: Option<u64>| Session {
+            id: id.into(),
+            backend: "galera".into(),
+            server: srv.into(),
+            age: age.map(Duration::from_secs),
+            retrying: false,
+        };
+        let mut refused = s("refused", "10.0.0.5", Some(0));
+        refused.retrying = true;
+        let list = vec![
+            s("pinned", "10.0.0.5", Some(40)),
+            s("two-s", "10.0.0.5", Some(2)),
+            s("one-s", "10.0.0.5", Some(1)),
+            s("fresh", "10.0.0.5", Some(0)),
+            s("unknown-age", "10.0.0.5", None),
+            refused,
+            s("older-leader", "10.0.0.4", Some(9)),
+            s("on-the-leader", "10.0.0.6", Some(50)),
+            s("cli", "<none>", Some(50)),
+        ];
+        let ids = |v: Vec<&Session>| v.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        // Right after the move: only sessions surely at least 1 s old (haproxy's whole
+        // seconds may round a 0.2 s old session up to "1s").
+        // A session whose connection to the old server failed ends at once too.
+        let (now, young) = to_end(&list, "10.0.0.6", Some(Duration::from_secs(1)));
+        assert_eq!(ids(now), ["pinned", "two-s", "refused", "older-leader"]);
+        assert_eq!(young, 3);
+        // The last pass: everything off the leader; never the CLI's own session.
+        let (now, young) = to_end(&list, "10.0.0.6", None);
+        assert_eq!(
+            ids(now),
+            [
+                "pinned",
+                "two-s",
+                "one-s",
+                "fresh",
+                "unknown-age",
+                "refused",
+                "older-leader"
+            ]
+        );
+        assert_eq!(young, 0);
     }
 
     #[test]
