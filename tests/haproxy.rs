@@ -50,14 +50,12 @@ impl Bed {
         let mut checks = Vec::new();
         for i in 0..n {
             let node_ip = ip(net, 2 + i);
-            let ipc = node_ip.clone();
-            nodes.push(
-                tokio::task::spawn_blocking(move || {
-                    PlainMariadb::start(&ipc, SQL_PORT, 1 + i as u32)
-                })
-                .await
-                .expect("start mariadb"),
-            );
+            // On the test's own thread, not `spawn_blocking`: children die with the thread
+            // that started them (PR_SET_PDEATHSIG), and an idle blocking-pool thread exits
+            // after 10 s — taking mariadbd or the sidecar (and its haproxy) with it mid-test.
+            nodes.push(tokio::task::block_in_place(|| {
+                PlainMariadb::start(&node_ip, SQL_PORT, 1 + i as u32)
+            }));
             let addr: SocketAddr = format!("{node_ip}:{check_port}").parse().expect("addr");
             checks.push(CheckResponder::start(addr).await);
         }
@@ -94,15 +92,15 @@ impl Bed {
     }
 
     async fn sidecar(&self, extra: &[&str]) -> Sidecar {
-        let (dir, g, a, l) = (
-            self.dir.path().to_path_buf(),
-            self.global_args(),
-            self.haproxy_args(extra),
-            self.listen,
-        );
-        tokio::task::spawn_blocking(move || Sidecar::start(&dir, g, a, l))
-            .await
-            .expect("start the sidecar")
+        // On the test's own thread (see `Bed::new`).
+        tokio::task::block_in_place(|| {
+            Sidecar::start(
+                self.dir.path(),
+                self.global_args(),
+                self.haproxy_args(extra),
+                self.listen,
+            )
+        })
     }
 
     async fn set_leader(&self, host: u8) {
@@ -544,4 +542,144 @@ async fn mysql_check_option() {
     let f = *failures.lock().expect("lock");
     println!("case mysql-check: 20 new connections through haproxy, {f} failed");
     assert_eq!(f, 0);
+}
+
+/// One new-connection attempt that lives like a short client transaction: connect, a 50 ms
+/// statement, `SELECT @@server_id`, disconnect (bounded by 5 s).
+async fn short_transaction(ip: &str, port: u16) -> Result<u32, String> {
+    let fut = async {
+        let mut c = mysql_async::Conn::new(opts(ip, port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        c.query_drop("DO SLEEP(0.05)")
+            .await
+            .map_err(|e| format!("statement: {e}"))?;
+        let id: Option<u32> = c
+            .query_first("SELECT @@server_id")
+            .await
+            .map_err(|e| format!("query: {e}"))?;
+        let _ = c.disconnect().await;
+        id.ok_or_else(|| "no row".to_string())
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .map_err(|_| "timed out".to_string())?
+}
+
+/// Graceful moves (the old leader stays up) under four clients that each open a new
+/// connection per short transaction, back to back: not one attempt fails — neither those
+/// accepted by the old worker just before a reload, nor those arriving while the new worker's
+/// first check of the new leader times out — and a session pinned on the old leader is still
+/// ended after every move. `HAPROXY_MOVES` sets how many moves (default 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn graceful_moves_fail_no_new_connection() {
+    let moves: u32 = std::env::var("HAPROXY_MOVES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let bed = Bed::new(65, 2).await;
+    bed.set_leader(2).await;
+    let sc = bed.sidecar(&[]).await;
+    let (ip, port) = (bed.hx_ip(), bed.listen.port());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (s, ip) = (stop.clone(), ip.clone());
+        clients.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !s.load(Ordering::SeqCst) {
+                match short_transaction(&ip, port).await {
+                    Ok(_) => ok += 1,
+                    Err(e) => failed.push(e),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (ok, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut ended_after = Vec::new();
+    let mut failed_pinned = Vec::new();
+    for m in 0..moves {
+        let (from, to): (u8, u8) = if m % 2 == 0 { (2, 3) } else { (3, 2) };
+        // Counted with the clients' attempts: a failed connect here is a failure too.
+        let mut pinned_failures = Vec::new();
+        let t = Instant::now();
+        let mut pinned = loop {
+            match mysql_async::Conn::new(opts(&ip, port)).await {
+                Ok(c) => break c,
+                Err(e) if t.elapsed() < Duration::from_secs(10) => {
+                    pinned_failures.push(format!("pinned connect: {e}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("move {m}: a long-lived connection: {e}; log:\n{}", sc.log()),
+            }
+        };
+        failed_pinned.extend(pinned_failures);
+        let id: Option<u32> = pinned
+            .query_first("SELECT @@server_id")
+            .await
+            .expect("query");
+        assert_eq!(
+            id,
+            Some(u32::from(from) - 1),
+            "move {m}: pinned on the old leader"
+        );
+        // As in a drain: the old leader's readiness fails from the start of the move, and
+        // the new worker's first check of the new leader times out (a busy node).
+        bed.checks[usize::from(from - 2)].set(503);
+        bed.checks[usize::from(to - 2)].slow_next(1);
+        let t0 = Instant::now();
+        bed.set_leader(to).await;
+        wait_reloads(&sc, u64::from(m) + 1).await;
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let r: Result<Option<u32>, _> = pinned.query_first("SELECT @@server_id").await;
+                if r.is_err() {
+                    return t0.elapsed();
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "move {m}: the session pinned on the old leader was not ended; log:\n{}",
+                sc.log()
+            )
+        });
+        ended_after.push(ended);
+        bed.checks[usize::from(from - 2)].set(200);
+        // Let the slow check time out while this worker is the current one.
+        let settle = Duration::from_secs(3).saturating_sub(t0.elapsed());
+        tokio::time::sleep(settle.max(Duration::from_millis(300))).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (mut ok, mut failed) = (0, failed_pinned);
+    for c in clients {
+        let (o, f) = c.await.expect("client");
+        ok += o;
+        failed.extend(f);
+    }
+    println!(
+        "case graceful-moves: {moves} moves, {} new connections, {} failed {failed:?}; the \
+         pinned session ended {ended_after:.2?} after each move",
+        ok as usize + failed.len(),
+        failed.len()
+    );
+    assert!(ok > 50, "the clients ran ({ok} connections)");
+    assert!(
+        failed.is_empty(),
+        "failed new connections across {moves} graceful moves: {failed:?}; log:\n{}",
+        sc.log()
+    );
+    let ended_by_haproxy = sc
+        .log()
+        .matches("ended a session still open on old leader")
+        .count();
+    assert!(
+        ended_by_haproxy >= moves as usize,
+        "every move ended the pinned session itself ({ended_by_haproxy} logged); log:\n{}",
+        sc.log()
+    );
 }

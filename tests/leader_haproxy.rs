@@ -511,6 +511,19 @@ fn case_sigterm(bed: &mut Bed) {
         at - t0
     );
     bed.count_trigger(n, &campaigns);
+    // haproxy ends a session on the old leader once it is at least 1 s old (a younger one may
+    // be a new connection still in its handshake): wait until both pooled writers were cut
+    // and write on the new leader, then give the new-connection writers one more second.
+    let moved = wait_for(Duration::from_secs(20), || {
+        let attempts = bed.writers.since(t0);
+        ["hx0-pooled", "hx1-pooled"].iter().all(|p| {
+            !failures(&attempts, p).is_empty() && last_ok(&attempts, p) == Some(n_name.as_str())
+        })
+    });
+    println!(
+        "case {case}: pooled writers cut and back on {n_name} after {:.1?} ({moved})",
+        t0.elapsed()
+    );
     std::thread::sleep(Duration::from_secs(1));
     let attempts = bed.report(case, t0);
     assert_eq!(

@@ -14,12 +14,14 @@
 //! before the move. Some of them are new connections accepted a moment before it, still in
 //! their handshake or first statement: ending them at once fails a client that did nothing
 //! wrong. So a session is ended only once it is at least [`OLD_SESSION_GRACE`] old: right
-//! after the reload those already that old (pinned ones: pools), and [`OLD_SESSION_GRACE`]
-//! after the reload all the others ([`to_end`] decides, pure). Each `shutdown session` is
-//! checked against a new `show sess` and retried (bounded), so a command the master could not
-//! pass on does not leave a writer on the old leader. After every reload the leader's server
-//! in the new worker gets a passed check's health (`full_health`): haproxy starts it at the
-//! edge, where one slow check answer would close every new connection for seconds.
+//! after the reload those already that old (pinned ones: pools) and those whose connection to
+//! the old leader already failed (a crashed leader), [`OLD_SESSION_GRACE`] after the reload
+//! all the others ([`to_end`] decides, pure). Each `shutdown session` is checked against a new
+//! `show sess` and retried (bounded), so a command the master could not pass on does not
+//! leave a writer on the old leader. After every reload the leader's server in the new worker
+//! gets a passed check's health unless its first check already failed (`full_health`):
+//! haproxy starts it at the edge, where one slow check answer would close every new
+//! connection for seconds.
 //!
 //! At start the first etcd read decides the config; when etcd is away (bounded wait) or has no
 //! leader, the persisted last good config is used, so a restart with etcd down still routes.
@@ -37,7 +39,7 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use super::process::{check_config, parse_show_proc, socket_command, Haproxy};
-use super::readiness::parse_servers_state;
+use super::readiness::{parse_servers_state, ServerState};
 use super::render::{render, Leader, RenderOptions, BUILTIN_TEMPLATE};
 use super::state::{read_last_good, write_last_good, Paths, Status, FILE_MODE};
 use crate::checker::state_file::write_atomic;
@@ -494,6 +496,23 @@ async fn etcd_task(cfg: EtcdConfig, cluster: String, tx: mpsc::Sender<Option<Str
     }
 }
 
+/// The leader's servers in a new worker (pure): those still up, whose health to raise, and
+/// those its first check already marked down — haproxy's verdict on them stands.
+pub fn health_targets(servers: &[ServerState], server: &str) -> (Vec<String>, Vec<String>) {
+    let mut raise = Vec::new();
+    let mut down = Vec::new();
+    for s in servers.iter().filter(|s| s.name == server) {
+        let name = format!("{}/{}", s.backend, s.name);
+        // srv_op_state 2: running.
+        if s.op_state == 2 {
+            raise.push(name);
+        } else {
+            down.push(name);
+        }
+    }
+    (raise, down)
+}
+
 /// Give the leader's server in a worker that just started the health of a server that has
 /// passed its checks (`set server B/S health up`: health rise + fall − 1).
 ///
@@ -502,21 +521,22 @@ async fn etcd_task(cfg: EtcdConfig, cluster: String, tx: mpsc::Sender<Option<Str
 /// down at once, and every new connection is then closed at its handshake until `rise` checks
 /// pass (2–4 s with the built-in timings). The old worker had long given the node it checked
 /// the full tolerance; the leader etcd has just elected gets the same one: down after `fall`
-/// failed checks in a row. Returns the `backend/server` names set.
-async fn full_health(h: &Haproxy, worker: u32, leader: &Leader) -> Result<Vec<String>, String> {
+/// failed checks in a row. A server whose first check has already failed is left down.
+/// Returns the `backend/server` names raised and those left down.
+async fn full_health(
+    h: &Haproxy,
+    worker: u32,
+    leader: &Leader,
+) -> Result<(Vec<String>, Vec<String>), String> {
     let text = h
         .worker_command(worker, "show servers state")
         .await
         .map_err(|e| format!("{e:#}"))?;
-    let names: Vec<String> = parse_servers_state(&text)?
-        .into_iter()
-        .filter(|s| s.name == leader.server)
-        .map(|s| format!("{}/{}", s.backend, s.name))
-        .collect();
-    if names.is_empty() {
+    let (raise, down) = health_targets(&parse_servers_state(&text)?, &leader.server);
+    if raise.is_empty() && down.is_empty() {
         return Err(format!("the new worker has no server {}", leader.server));
     }
-    for n in &names {
+    for n in &raise {
         let cmd = format!("set server {n} health up");
         let ans = h
             .worker_command(worker, &cmd)
@@ -526,7 +546,7 @@ async fn full_health(h: &Haproxy, worker: u32, leader: &Leader) -> Result<Vec<St
             return Err(format!("`{cmd}`: {}", ans.trim()));
         }
     }
-    Ok(names)
+    Ok((raise, down))
 }
 
 /// The last pass over the old leader's sessions after a move, due at `at`.
@@ -609,10 +629,15 @@ impl Follower {
         };
         let reloaded_at = tokio::time::Instant::now();
         match full_health(&self.haproxy, worker, &leader).await {
-            Ok(names) => info!(
+            Ok((raised, down)) if down.is_empty() => info!(
                 "new worker {worker}: {} starts with a passed check's health (down after `fall` \
                  failed checks in a row, not at its first one)",
-                names.join(", ")
+                raised.join(", ")
+            ),
+            Ok((_, down)) => warn!(
+                "new worker {worker}: the first health check of {} already failed: it stays \
+                 down until `rise` checks pass",
+                down.join(", ")
             ),
             Err(e) => warn!(
                 "new worker {worker}: cannot give {} a passed check's health ({e}); one failed \
@@ -1021,6 +1046,31 @@ mod tests {
             ]
         );
         assert_eq!(young, 0);
+    }
+
+    #[test]
+    fn health_is_raised_only_on_a_server_still_up() {
+        let st = |be: &str, name: &str, op_state: u8| ServerState {
+            backend: be.into(),
+            name: name.into(),
+            addr: name.into(),
+            port: Some(3306),
+            op_state,
+            admin_state: 0,
+        };
+        let servers = [
+            st("galera", "10.0.0.6", 2),
+            st("other", "10.0.0.6", 0),
+            st("galera", "10.0.0.5", 2),
+        ];
+        assert_eq!(
+            health_targets(&servers, "10.0.0.6"),
+            (
+                vec!["galera/10.0.0.6".to_string()],
+                vec!["other/10.0.0.6".to_string()]
+            )
+        );
+        assert_eq!(health_targets(&servers, "10.0.0.9"), (vec![], vec![]));
     }
 
     #[test]

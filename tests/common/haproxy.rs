@@ -1,31 +1,43 @@
 //! The haproxy sidecar under test (`galera-sidecar haproxy`, which runs a real haproxy) and a
 //! tiny HTTP responder standing in for a node's `checker serve` (GET /readiness → the status
-//! the test sets).
+//! the test sets, optionally slower than haproxy's `timeout check`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{bin, die_with_parent};
 
-/// `GET /readiness` answers with the status in `status` (200 or 503).
+/// How late a slow answer comes: later than the template's `timeout check 2s`.
+pub const SLOW_ANSWER: Duration = Duration::from_millis(2500);
+
+/// `GET /readiness` answers with the status in `status` (200 or 503); the next `slow`
+/// answers come [`SLOW_ANSWER`] late (a check that times out, as from a busy node).
 pub struct CheckResponder {
     pub status: Arc<AtomicU16>,
+    pub slow: Arc<AtomicU32>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl CheckResponder {
     pub async fn start(addr: SocketAddr) -> CheckResponder {
         let status = Arc::new(AtomicU16::new(200));
-        let s = status.clone();
+        let slow = Arc::new(AtomicU32::new(0));
+        let (s, sl) = (status.clone(), slow.clone());
         let app = axum::Router::new().route(
             "/readiness",
             axum::routing::get(move || {
-                let s = s.clone();
+                let (s, sl) = (s.clone(), sl.clone());
                 async move {
+                    let late = sl
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    if late {
+                        tokio::time::sleep(SLOW_ANSWER).await;
+                    }
                     let code = s.load(Ordering::SeqCst);
                     let code = axum::http::StatusCode::from_u16(code)
                         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -46,11 +58,16 @@ impl CheckResponder {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        CheckResponder { status, task }
+        CheckResponder { status, slow, task }
     }
 
     pub fn set(&self, code: u16) {
         self.status.store(code, Ordering::SeqCst);
+    }
+
+    /// The next `n` answers come [`SLOW_ANSWER`] late.
+    pub fn slow_next(&self, n: u32) {
+        self.slow.store(n, Ordering::SeqCst);
     }
 }
 
