@@ -66,7 +66,14 @@ async fn healed_locked(
         crate::mysql::wsrep_status(&node.cfg.endpoint, &node.cfg.creds, Duration::from_secs(2))
             .await?;
     let snap = node.etcd.snapshot().await?;
-    let why = match non_primary_plan(&me, &status, &snap, non_primary_for, grace) {
+    let why = match non_primary_plan(
+        &me,
+        &status,
+        &snap,
+        node.cfg.opts.cluster_size,
+        non_primary_for,
+        grace,
+    ) {
         Some(NonPrimaryPlan::HealInPlace(why)) => why,
         other => {
             info!("heal in place: under the lock the decision changed ({other:?})");

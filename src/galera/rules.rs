@@ -162,8 +162,9 @@ pub fn leave_for_recovery(
 pub enum NonPrimaryPlan {
     /// Keep mariadbd running: a partition is not an outage.
     Stay(String),
-    /// This node holds the most advanced position of every member, and every member's
-    /// entrypoint is alive with none Primary: make it Primary in place (`pc.bootstrap=YES`).
+    /// This node holds the most advanced position of every member, and every other member's
+    /// entrypoint is alive with its mariadbd stopped: make it Primary in place
+    /// (`pc.bootstrap=YES`).
     HealInPlace(String),
     /// The most advanced member is stopped (its entrypoint waits in the recovery queue): stop
     /// cleanly so this node's restart queues too and the recovery can elect.
@@ -174,13 +175,17 @@ pub enum NonPrimaryPlan {
 /// `s`): nothing before `grace`; nothing while any node is registered (a Primary Component
 /// runs somewhere: Galera re-merges this node when the network allows); nothing while a member's
 /// entrypoint is gone (its lease expired: its position is unknown, it may hold newer commits).
-/// When every member's entrypoint is alive and none is Primary, the most advanced member — by
-/// the recovery's order: highest seqno of one uuid, ties to the smallest name — is made
-/// Primary in place if it runs, or bootstraps the recovery if it is stopped.
+/// nothing while another member's mariadbd runs (non-Primary: a partition — the others could
+/// reunite and re-form a Primary Component from the last view's majority, so a second one made
+/// here could leave two). When every other member's entrypoint is alive with its mariadbd
+/// stopped (queued), the most advanced member — by the recovery's order: highest seqno of one
+/// uuid, ties to the smallest name — is made Primary in place if it is this node, or
+/// bootstraps the recovery if it is stopped.
 pub fn non_primary_plan(
     me: &str,
     s: &WsrepStatus,
     snap: &ClusterSnapshot,
+    cluster_size: usize,
     non_primary_for: std::time::Duration,
     grace: std::time::Duration,
 ) -> Option<NonPrimaryPlan> {
@@ -200,6 +205,13 @@ pub fn non_primary_plan(
             "no member is known (etcd lost its data?): waiting for the running nodes to re-register"
                 .into(),
         ));
+    }
+    if snap.members.len() < cluster_size {
+        return Some(NonPrimaryPlan::Stay(format!(
+            "only {} member(s) known, --cluster-size {cluster_size}: a member etcd forgot may hold \
+             newer commits",
+            snap.members.len()
+        )));
     }
     let mine = Position::known(s.cluster_state_uuid(), s.last_committed().unwrap_or(-1));
     // Every member's position, and whether its mariadbd runs.
@@ -255,7 +267,7 @@ pub fn non_primary_plan(
             }
         }
     }
-    let Some((winner, seqno, uuid, runs)) = best else {
+    let Some((winner, seqno, uuid, _)) = best else {
         return Some(NonPrimaryPlan::Stay(
             "no member reports a known position".into(),
         ));
@@ -265,15 +277,27 @@ pub fn non_primary_plan(
         .map(|(n, p, r)| format!("{n} {p}{}", if *r { " running" } else { " stopped" }))
         .collect::<Vec<_>>()
         .join(", ");
+    let winner_runs = views.iter().any(|(n, _, r)| *n == winner && *r);
+    if winner == me || winner_runs {
+        let others_running: Vec<&str> = views
+            .iter()
+            .filter(|(n, _, r)| *n != me && *r)
+            .map(|(n, _, _)| *n)
+            .collect();
+        if !others_running.is_empty() {
+            // Their mariadbd may reunite without this node and re-form a Primary Component from
+            // the last view's majority: making this node Primary could leave two.
+            return Some(NonPrimaryPlan::Stay(format!(
+            "the mariadbd of {} runs too (a partition, not an outage): Galera re-merges when the \
+             network heals; making one node Primary here could leave two Primary Components ({summary})",
+            others_running.join(",")
+        )));
+        }
+    }
     Some(if winner == me {
         NonPrimaryPlan::HealInPlace(format!(
             "non-Primary for {for_s}s, every member's entrypoint alive, none Primary, and this node \
              holds the most advanced position {uuid}:{seqno} ({summary})"
-        ))
-    } else if runs {
-        NonPrimaryPlan::Stay(format!(
-            "{winner} holds the most advanced position {uuid}:{seqno} and runs: it is made Primary \
-             in place and this node re-merges ({summary})"
         ))
     } else {
         NonPrimaryPlan::Leave(format!(
@@ -578,25 +602,33 @@ mod tests {
                 "g-1,g-2 registered",
             ),
             (
-                "1+1+1 partition, this node most advanced",
+                "1+1+1 partition, this node most advanced: the others could reunite",
                 &me_at_20,
                 snap(&[("g-1", 20, true), ("g-2", 19, true)], &[]),
                 long,
-                "heal",
-                "most advanced position",
+                "stay",
+                "the mariadbd of g-1,g-2 runs too",
             ),
             (
-                "1+1+1 partition, another running node ahead",
+                "one other member stopped, one running",
                 &me_at_20,
-                snap(&[("g-1", 21, true), ("g-2", 19, true)], &[]),
+                snap(&[("g-1", 10, false), ("g-2", 12, true)], &[]),
                 long,
                 "stay",
-                "g-1 holds the most advanced position",
+                "the mariadbd of g-2 runs too",
             ),
             (
-                "tie: the smallest name (this node) heals",
+                "a stopped member is ahead while another runs: leave for the recovery",
                 &me_at_20,
-                snap(&[("g-1", 20, true), ("g-2", 20, true)], &[]),
+                snap(&[("g-1", 30, false), ("g-2", 12, true)], &[]),
+                long,
+                "leave",
+                "g-1, which holds the most advanced position",
+            ),
+            (
+                "tie, the others stopped: the smallest name (this node) heals",
+                &me_at_20,
+                snap(&[("g-1", 20, false), ("g-2", 20, false)], &[]),
                 long,
                 "heal",
                 "most advanced",
@@ -635,7 +667,7 @@ mod tests {
             ),
         ];
         for (what, st, sn, dur, want, frag) in cases {
-            let got = non_primary_plan("g-0", st, &sn, dur, grace);
+            let got = non_primary_plan("g-0", st, &sn, 3, dur, grace);
             let (kind, text) = match &got {
                 None => ("none", String::new()),
                 Some(NonPrimaryPlan::Stay(t)) => ("stay", t.clone()),
@@ -651,7 +683,7 @@ mod tests {
             c.running = Some(Position::known("11111111-2222-3333-4444-555555555555", 90));
         }
         assert!(matches!(
-            non_primary_plan("g-0", &me_at_20, &two, long, grace),
+            non_primary_plan("g-0", &me_at_20, &two, 3, long, grace),
             Some(NonPrimaryPlan::Stay(t)) if t.contains("two histories")
         ));
     }

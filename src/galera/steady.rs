@@ -91,7 +91,14 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
         {
             let elapsed = primary_at.elapsed();
             let plan = match node.etcd.snapshot().await {
-                Ok(snap) => non_primary_plan(&node.cfg.name, s, &snap, elapsed, NON_PRIMARY_GRACE),
+                Ok(snap) => non_primary_plan(
+                    &node.cfg.name,
+                    s,
+                    &snap,
+                    node.cfg.opts.cluster_size,
+                    elapsed,
+                    NON_PRIMARY_GRACE,
+                ),
                 Err(_) => None,
             };
             match plan {
