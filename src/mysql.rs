@@ -348,21 +348,7 @@ pub async fn execute(
     sql: &str,
     timeout: Duration,
 ) -> Result<(), MysqlError> {
-    let work = async {
-        let mut conn = connect(endpoint, creds, timeout).await?;
-        conn.query_drop(sql)
-            .await
-            .map_err(|e| classify(endpoint, e))?;
-        let _ = conn.disconnect().await;
-        Ok(())
-    };
-    match tokio::time::timeout(timeout, work).await {
-        Err(_) => Err(MysqlError::Timeout {
-            endpoint: endpoint.to_string(),
-            timeout,
-        }),
-        Ok(r) => r,
-    }
+    execute_all(endpoint, creds, &[sql.to_string()], &[], timeout).await
 }
 
 /// Run `statements` in order on one connection, bounded by `timeout` in total. For statements
