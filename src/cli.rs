@@ -1,4 +1,4 @@
-//! The command line: every command of SPEC §1, every option with its `GALERA_*` environment
+//! The command line: every command of docs/design.md §1, every option with its `GALERA_*` environment
 //! variable, parsed by clap (derive) and validated into typed values.
 //!
 //! Parsing errors and invalid values exit with code 2 and one line naming the option and the

@@ -214,7 +214,7 @@ pub fn report_at(cluster: &str, snap: &ClusterSnapshot, now: i64) -> StatusRepor
     r
 }
 
-/// The disagreements SPEC §6 asks `status` to flag (pure).
+/// The disagreements docs/design.md §6 asks `status` to flag (pure).
 pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String> {
     let mut f: Vec<String> = snap.warnings.clone();
     let histories = safety::histories(snap);

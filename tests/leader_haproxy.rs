@@ -1,4 +1,4 @@
-//! Leader election and haproxy end to end (SPEC §5): real etcd, three real Galera nodes each
+//! Leader election and haproxy end to end (docs/design.md §5): real etcd, three real Galera nodes each
 //! run by `galera-sidecar galera` (with the default `--lease-ttl`, 10 s), and TWO real
 //! haproxies each run by `galera-sidecar haproxy` on loopback ports. Health check:
 //! `mysql-check` (`checker serve` is not in this branch yet), with the password-less

@@ -1,4 +1,4 @@
-//! The probes (SPEC §4): readiness and liveness verdicts as pure rules ([`rules`]), the
+//! The probes (docs/design.md §4): readiness and liveness verdicts as pure rules ([`rules`]), the
 //! gathering of their inputs ([`probe`]), the exec front end (here) and the HTTP one
 //! ([`serve`], with [`metrics`]). The contract with the entrypoint is [`state_file`].
 

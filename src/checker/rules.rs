@@ -1,4 +1,4 @@
-//! The readiness and liveness verdicts of SPEC §4 as pure functions of an [`Observation`]
+//! The readiness and liveness verdicts of docs/design.md §4 as pure functions of an [`Observation`]
 //! (state file, wsrep status, etcd view and its age) and, for liveness, the [`Memory`] the
 //! previous probe left behind (consecutive connection failures, the last Joined sample).
 //!
@@ -189,7 +189,7 @@ pub struct MysqldKey {
     pub started_at: Option<i64>,
 }
 
-/// What liveness remembers between probes (persisted in the state dir; SPEC §9 bug 4: it is
+/// What liveness remembers between probes (persisted in the state dir; docs/design.md §9, a previous sample never updated: it is
 /// rewritten by every probe).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Memory {
@@ -1170,7 +1170,7 @@ mod tests {
         }
     }
 
-    /// SPEC §9 bug 4: the sample is rewritten by every probe, so the rule fires after the
+    /// docs/design.md §9, a previous sample never updated: the sample is rewritten by every probe, so the rule fires after the
     /// timeout of real inactivity, and never while values move.
     #[test]
     fn stuck_join_sequence() {

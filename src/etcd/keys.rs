@@ -1,4 +1,4 @@
-//! The key layout under `/galera/<cluster-name>/`, in one place (SPEC §2).
+//! The key layout under `/galera/<cluster-name>/`, in one place (docs/design.md §2).
 //!
 //! Every key of the product is built here and parsed back here; nothing else formats a key.
 

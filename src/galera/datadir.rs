@@ -200,7 +200,7 @@ impl Binaries {
         c
     }
 
-    /// `mariadbd --wsrep-recover` → the local position (SPEC §3.2).
+    /// `mariadbd --wsrep-recover` → the local position (docs/design.md §3.2).
     pub async fn recover_position(&self, reaper: &Reaper) -> anyhow::Result<(Position, String)> {
         let mut c = self.base(&self.mysqld);
         c.arg(format!("--user={}", self.user))

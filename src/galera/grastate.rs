@@ -1,7 +1,7 @@
 //! `grastate.dat` and `mariadbd --wsrep-recover` output → the local [`Position`] (pure).
 //!
-//! Editing grastate.dat (`safe_to_bootstrap: 1`) keeps every other line byte for byte — the
-//! 2017 implementation truncated the file to that one line (SPEC §9.2).
+//! Editing grastate.dat (`safe_to_bootstrap: 1`) keeps every other line byte for byte: a file
+//! truncated to that one line loses the node's uuid and seqno (docs/design.md §9).
 
 use crate::position::{is_uuid, Position, ZERO_UUID};
 
@@ -101,7 +101,7 @@ pub fn parse_recover_output(output: &str) -> RecoverOutput {
     RecoverOutput::NoPosition
 }
 
-/// Combine `--wsrep-recover` and grastate.dat into the node's position (SPEC §3.2):
+/// Combine `--wsrep-recover` and grastate.dat into the node's position (docs/design.md §3.2):
 /// the recovered position when it has a seqno; else grastate.dat when its seqno ≥ 0;
 /// a never-clustered datadir is fresh; anything else is unknown.
 pub fn local_position(recovered: &RecoverOutput, grastate: Option<&GraState>) -> Position {

@@ -2,7 +2,7 @@
 //! position, decide (pure), act under the lock, run and supervise mariadbd as PID 1.
 //!
 //! - [`grastate`]: grastate.dat and `--wsrep-recover` output → position (pure);
-//! - [`plan`]: the decision of SPEC §3.3 (pure);
+//! - [`plan`]: the decision of docs/design.md §3.3 (pure);
 //! - [`recovery`]: who bootstraps after a full outage (pure);
 //! - [`safety`]: the gate every history-choosing action passes (pure);
 //! - [`heal`]: quorum loss healed in place (`pc.bootstrap=YES`, fenced like a bootstrap);

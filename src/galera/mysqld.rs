@@ -256,7 +256,7 @@ impl ChildProc {
     }
 }
 
-/// What mariadbd is started with (SPEC §3.4).
+/// What mariadbd is started with (docs/design.md §3.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MysqldArgs {
     pub defaults_file: Option<PathBuf>,

@@ -1,6 +1,6 @@
 //! The entrypoint's decision: `decide(observation, config) → Plan` (pure, table-tested).
 //!
-//! SPEC §3.3. The observation is an etcd snapshot plus what the node saw itself (its
+//! docs/design.md §3.3. The observation is an etcd snapshot plus what the node saw itself (its
 //! position, which registered nodes answer on their Galera port, whether a `--peers` member
 //! answers). The run loop acts on the plan; decisions that change the cluster are re-taken
 //! under the lock on a fresh snapshot.
@@ -112,7 +112,7 @@ impl Plan {
     }
 }
 
-/// Decide (SPEC §3.3).
+/// Decide (docs/design.md §3.3).
 pub fn decide(o: &Observation) -> Plan {
     let snap = o.snap;
     let state = match &snap.state {
@@ -594,7 +594,7 @@ mod tests {
             Case {
                 want: "enter-recovery",
                 fragment: "existed",
-                ..base("STEADY, zero nodes (the seed's case)")
+                ..base("STEADY, zero nodes: the cluster is down")
             },
             Case {
                 state: Some("BUILDING"),

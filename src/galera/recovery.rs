@@ -1,6 +1,6 @@
 //! Who bootstraps after a full outage (pure, table-tested).
 //!
-//! The rules (SPEC §3.3, docs/recovery.md):
+//! The rules (docs/design.md §3.3, docs/recovery.md):
 //! - a recorded decision (`P/recovery`) stands: everyone obeys it; it is replaced only by an
 //!   operator's `force-bootstrap` before anyone bootstrapped;
 //! - `P/force-bootstrap` names the winner whatever its seqno, once that node has queued;

@@ -5,12 +5,12 @@ use crate::etcd::snapshot::{ClusterSnapshot, StateValue};
 use crate::etcd::ClusterState;
 use crate::mysql::WsrepStatus;
 
-/// `nodes/<name>` is held only while Synced or Donor (SPEC §3.8).
+/// `nodes/<name>` is held only while Synced or Donor (docs/design.md §3.8).
 pub fn should_register(s: &WsrepStatus) -> bool {
     (s.is_synced() || s.is_donor()) && s.is_primary()
 }
 
-/// Leadership eligibility (SPEC §5): Synced, not a donor, Primary, uuid = `P/uuid`.
+/// Leadership eligibility (docs/design.md §5): Synced, not a donor, Primary, uuid = `P/uuid`.
 /// `Err` names the first unmet condition.
 pub fn eligible(s: &WsrepStatus, cluster_uuid: Option<&str>) -> Result<(), String> {
     if s.is_donor() {
@@ -93,7 +93,7 @@ pub fn leader_action(
     }
 }
 
-/// Should this node move the cluster to STEADY now (SPEC §3.6)? Every member registered, at
+/// Should this node move the cluster to STEADY now (docs/design.md §3.6)? Every member registered, at
 /// least `cluster_size` of them at the first build; the state is not already STEADY. The txn
 /// that acts on it also checks `queue/` is empty and the state unchanged.
 pub fn steady_due(snap: &ClusterSnapshot, me: &str, cluster_size: usize) -> Option<String> {

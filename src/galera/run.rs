@@ -161,7 +161,7 @@ async fn report_census(
     Ok(())
 }
 
-/// Prepare the datadir and return the local position (SPEC §3.1–3.2).
+/// Prepare the datadir and return the local position (docs/design.md §3.1–3.2).
 pub async fn prepare(node: &mut Node) -> anyhow::Result<Option<Position>> {
     let dd = node.cfg.opts.datadir.clone();
     node.state

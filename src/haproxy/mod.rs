@@ -1,4 +1,4 @@
-//! The haproxy sidecar (SPEC §5): keep haproxy pointed at the etcd leader.
+//! The haproxy sidecar (docs/design.md §5): keep haproxy pointed at the etcd leader.
 //!
 //! - [`render`]: leader + options → config text (pure; built-in minijinja template);
 //! - [`process`]: the master-worker haproxy child, `haproxy -c`, reloads, the CLI sockets;

@@ -17,7 +17,7 @@
 //! **Only the leader is a server — no `backup` servers for the other nodes.** Listing the other
 //! registered nodes as backups would let each haproxy fail over on its own health checks
 //! before etcd moves, but (1) two haproxies that disagree about the leader's health (a flaky
-//! path, different check timing) then send writes to two nodes — the second writer SPEC §5
+//! path, different check timing) then send writes to two nodes — the second writer docs/design.md §5
 //! exists to prevent; (2) the config would depend on `nodes/`, so every registration change
 //! during a rolling restart would reload haproxy while the leader stays the same; (3) the gain
 //! is small: a leader that stops being eligible gives leadership up at once (its `checker

@@ -1,6 +1,6 @@
 //! A real single-node MariaDB Galera (Debian's `mariadbd` + galera-4) on one loopback address:
 //! `mariadb-install-db --wsrep-on=OFF`, then `mariadbd --wsrep-new-cluster` as the `mysql`
-//! user, small-memory settings from TESTBED.md. Killed on drop and with the test process.
+//! user, small-memory settings (docs/design.md §7). Killed on drop and with the test process.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! The my.cnf lines and the datadir initialisation every test server shares (TESTBED.md):
+//! The my.cnf lines and the datadir initialisation every test server shares (docs/design.md §7):
 //! its files under one directory, one loopback address, small memory, and — for Galera
 //! nodes — rsync SST with the provider and IST listening on that address.
 
@@ -47,8 +47,8 @@ pub fn galera(ip: &str, cluster: &str, provider_extra: &str) -> String {
     )
 }
 
-/// `mariadb-install-db` for the datadir of `cnf`, as `mysql`, wsrep off (TESTBED.md: with
-/// wsrep on it fails); `extra` arguments appended. Panics with its stderr on failure.
+/// `mariadb-install-db` for the datadir of `cnf`, as `mysql`, wsrep off (with wsrep on it
+/// fails: docs/design.md §7); `extra` arguments appended. Panics with its stderr on failure.
 pub fn install_db(cnf: &Path, extra: &[&str]) {
     super::run_ok(
         Command::new("mariadb-install-db")

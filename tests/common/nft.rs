@@ -1,4 +1,4 @@
-//! Network partitions on loopback with nftables (TESTBED.md "Partitions"): an `inet` table
+//! Network partitions on loopback with nftables (docs/design.md §7): an `inet` table
 //! whose input chain drops traffic between one node's address and the others'. Galera binds
 //! its outgoing connections to the node address, so this cuts Galera traffic while SQL and
 //! etcd from 127.0.0.1 still flow. The table is deleted on heal and on drop (so also when the
