@@ -122,39 +122,6 @@ pub fn steady_due(snap: &ClusterSnapshot, me: &str, cluster_size: usize) -> Opti
     ))
 }
 
-/// Should a running node outside any Primary Component leave, so that its restart queues it for
-/// recovery? Yes once it has been non-Primary for `grace` while the cluster is in RECOVERY, or
-/// while no node at all is registered (no Primary Component anywhere as far as etcd knows):
-/// Galera does not always re-form the Primary Component by itself (e.g. when every member fell
-/// into a singleton non-Primary view after an install timeout), and a recovery waits for every
-/// member to queue, which a running node never does. A node in a minority partition while the
-/// majority runs (nodes registered, state STEADY) stays: Galera rejoins it when the network
-/// heals. `None`: stay.
-pub fn leave_for_recovery(
-    s: &WsrepStatus,
-    snap: &ClusterSnapshot,
-    non_primary_for: std::time::Duration,
-    grace: std::time::Duration,
-) -> Option<String> {
-    if s.is_primary() || non_primary_for < grace {
-        return None;
-    }
-    if matches!(snap.state, Some(StateValue::Known(ClusterState::Recovery))) {
-        return Some(format!(
-            "non-Primary ({}) for {non_primary_for:.0?} while the cluster is in RECOVERY",
-            s.cluster_status()
-        ));
-    }
-    if snap.nodes.is_empty() {
-        return Some(format!(
-            "non-Primary ({}) for {non_primary_for:.0?} and no node is registered: no Primary \
-             Component anywhere",
-            s.cluster_status()
-        ));
-    }
-    None
-}
-
 /// What a running node outside any Primary Component does (pure). Galera re-merges partitions
 /// by itself; the sidecar only acts when no Primary Component exists anywhere and the evidence
 /// says who holds the newest commits.
@@ -460,72 +427,6 @@ mod tests {
                 "leader {:?}, mine {mine}, {elig:?}",
                 snap.leader
             );
-        }
-    }
-
-    #[test]
-    fn leave_for_recovery_table() {
-        use std::time::Duration;
-        let snap = |state: Option<ClusterState>, registered: &[&str]| {
-            let mut s = ClusterSnapshot {
-                state: state.map(StateValue::Known),
-                ..Default::default()
-            };
-            for n in registered {
-                s.nodes.insert(
-                    n.to_string(),
-                    NodeEntry {
-                        address: "a".into(),
-                        lease: 1,
-                    },
-                );
-            }
-            s
-        };
-        let non_prim = status("Initialized", "0", "non-Primary", U);
-        let prim = status("Synced", "4", "Primary", U);
-        let grace = Duration::from_secs(30);
-        let long = Duration::from_secs(31);
-        let short = Duration::from_secs(5);
-        use ClusterState::*;
-        let cases = [
-            // (what, status, snapshot, non-Primary for, leaves)
-            (
-                "recovery waits for us",
-                &non_prim,
-                snap(Some(Recovery), &[]),
-                long,
-                Some("RECOVERY"),
-            ),
-            (
-                "nobody registered",
-                &non_prim,
-                snap(Some(Steady), &[]),
-                long,
-                Some("no node is registered"),
-            ),
-            (
-                "not for long yet",
-                &non_prim,
-                snap(Some(Recovery), &[]),
-                short,
-                None,
-            ),
-            (
-                "a minority while the majority runs",
-                &non_prim,
-                snap(Some(Steady), &["b", "c"]),
-                long,
-                None,
-            ),
-            ("Primary", &prim, snap(Some(Recovery), &[]), long, None),
-        ];
-        for (what, st, sn, dur, want) in cases {
-            match (leave_for_recovery(st, &sn, dur, grace), want) {
-                (None, None) => {}
-                (Some(got), Some(w)) => assert!(got.contains(w), "{what}: {got}"),
-                (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
-            }
         }
     }
 
