@@ -161,6 +161,19 @@ pub fn non_primary_plan(
         return None;
     }
     let others: Vec<&String> = snap.nodes.keys().filter(|n| n.as_str() != me).collect();
+    if !others.is_empty() && snap.known_state() == Some(ClusterState::Recovery) {
+        // A node that joined the recovered cluster and fell out of it before STEADY (e.g. an
+        // install timeout) is not re-merged by Galera: restart it, it rejoins by IST.
+        return Some(NonPrimaryPlan::Leave(format!(
+            "non-Primary for {}s while the cluster is in RECOVERY and {} run a Primary Component",
+            non_primary_for.as_secs(),
+            others
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        )));
+    }
     if !others.is_empty() {
         return Some(NonPrimaryPlan::Stay(format!(
             "{} registered: a Primary Component runs; Galera re-merges this node when it reaches it",
