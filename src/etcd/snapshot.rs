@@ -114,6 +114,10 @@ pub struct RecoveryRecord {
     /// The operator's request this winner answers, when it was forced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forced: Option<ForceRequest>,
+    /// When the winner began its bootstrap (written in the same fenced txn as `P/bootstrap`,
+    /// so that the record itself shows its bootstrap happened even if `P/bootstrap` is lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrapped_at: Option<i64>,
 }
 
 /// `P/census/<name>`: what a live entrypoint reports about itself, under its lease, for its

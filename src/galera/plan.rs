@@ -366,6 +366,7 @@ mod tests {
                 at: 1,
                 reason: "force-bootstrap".into(),
                 forced: None,
+                bootstrapped_at: None,
             });
         }
         let reachable: BTreeSet<String> = c.reachable.iter().map(|s| s.to_string()).collect();

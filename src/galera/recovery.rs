@@ -22,21 +22,28 @@ use super::safety::{self, force_request_problem};
 /// Why a recorded decision no longer stands, or `None` when everyone must obey it:
 /// - its winner began the bootstrap and has since queued again: that bootstrap ended (a second
 ///   outage before STEADY), and the nodes that joined it may have committed past the record's
-///   position — re-elect on the positions reported now;
+///   position — re-elect on the positions reported now. The bootstrap shows in the record
+///   itself (`bootstrapped_at`, written with `P/bootstrap`), or in `P/bootstrap`: either key
+///   alone may be lost;
 /// - it was forced and the request expired before anyone bootstrapped.
 pub fn stale_record(snap: &ClusterSnapshot, r: &RecoveryRecord, now: i64) -> Option<String> {
-    if let (Some(b), Some(q)) = (&snap.bootstrap, snap.queue.get(&r.winner)) {
-        if b.node == r.winner && q.queued_at.is_some_and(|t| t > b.at) {
+    let booted_at = r.bootstrapped_at.or_else(|| {
+        snap.bootstrap
+            .as_ref()
+            .filter(|b| b.node == r.winner)
+            .map(|b| b.at)
+    });
+    if let (Some(at), Some(q)) = (booted_at, snap.queue.get(&r.winner)) {
+        if q.queued_at.is_some_and(|t| t > at) {
             return Some(format!(
-                "{} bootstrapped at {} and queued again at {}: the recovery it led ended before STEADY",
+                "{} bootstrapped at {at} and queued again at {}: the recovery it led ended before STEADY",
                 r.winner,
-                b.at,
                 q.queued_at.unwrap_or_default()
             ));
         }
     }
     if let Some(f) = &r.forced {
-        if snap.bootstrap.is_none() && f.expires_at <= now {
+        if booted_at.is_none() && f.expires_at <= now {
             return Some(format!(
                 "the forced recovery of {} expired before it bootstrapped",
                 r.winner
@@ -527,6 +534,7 @@ mod tests {
             at: 1,
             reason: "highest".into(),
             forced: None,
+            bootstrapped_at: None,
         }
     }
 
@@ -678,6 +686,23 @@ mod tests {
             q.queued_at = Some(40);
         }
         assert!(matches!(elect(&s, 5, NOW), Election::Recorded(_)));
+        // `P/bootstrap` lost: the record itself shows the bootstrap.
+        if let Some(q) = s.queue.get_mut("g-0") {
+            q.queued_at = Some(60);
+        }
+        s.bootstrap = None;
+        assert!(
+            matches!(elect(&s, 5, NOW), Election::Recorded(_)),
+            "nothing shows it"
+        );
+        let mut booted = record("g-0", 100);
+        booted.bootstrapped_at = Some(50);
+        s.recovery = Some(booted);
+        let e = elect(&s, 5, NOW);
+        assert!(
+            matches!(e, Election::Winner { ref name, replaces_record: true, .. } if name == "g-1"),
+            "{e:?}"
+        );
         // A forced record that expired before anyone bootstrapped is re-elected too.
         s.bootstrap = None;
         let mut forced = record("g-3", 90);
@@ -695,6 +720,7 @@ mod tests {
             at: 1,
             reason: "force".into(),
             forced: None,
+            bootstrapped_at: None,
         };
         assert_eq!(
             ahead_of_winner(&rec, "g-1", &Position::known(U, 9), None),

@@ -616,6 +616,7 @@ mod tests {
                 at: 7,
                 reason: "force-bootstrap".into(),
                 forced: None,
+                bootstrapped_at: None,
             }),
             ..Default::default()
         };

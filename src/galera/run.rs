@@ -498,6 +498,7 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
                     at: unix_now(),
                     reason: reason.clone(),
                     forced: forced.clone(),
+                    bootstrapped_at: None,
                 };
                 let value = serde_json::to_string(&rec)?;
                 let mut ops = vec![put_op(&k.recovery(), &value, None)];
@@ -956,7 +957,16 @@ async fn bootstrap_locked(
                     unchanged_since(&k.queue_prefix(), snap.revision),
                     unchanged_since(&k.recovery(), snap.revision),
                 ],
-                vec![],
+                // The record shows its own bootstrap: `P/bootstrap` alone may be lost, and a
+                // record that outlives its bootstrap would be obeyed a second time.
+                vec![put_op(
+                    &k.recovery(),
+                    &serde_json::to_string(&RecoveryRecord {
+                        bootstrapped_at: Some(unix_now()),
+                        ..r.clone()
+                    })?,
+                    None,
+                )],
             )
         }
     };

@@ -678,6 +678,7 @@ mod tests {
                 at: NOW - 40,
                 reason: "test".into(),
                 forced,
+                bootstrapped_at: None,
             });
             self
         }

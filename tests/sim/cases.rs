@@ -144,7 +144,6 @@ pub fn all() -> Vec<Case> {
     vec![
         f1_branches(),
         f2_unknown_overwritten(),
-        f4_record_outlives_bootstrap(),
         f5_forced_beside_running(),
     ]
 }

@@ -293,7 +293,14 @@ impl World {
                         Cond::UnchangedSince(Dir::Queue, rev),
                         Cond::KeyUnchangedSince(Key::Recovery, rev),
                     ],
-                    vec![],
+                    vec![Op::Put(
+                        Key::Recovery,
+                        Val::Recovery(RecoveryRecord {
+                            bootstrapped_at: Some(self.now),
+                            ..r.clone()
+                        }),
+                        0,
+                    )],
                 )
             }
         };

@@ -65,6 +65,7 @@ impl World {
                         at: self.now,
                         reason,
                         forced,
+                        bootstrapped_at: None,
                     };
                     let replace = replaces_record && snap.recovery.is_some();
                     if self.stale_queue(&snap) {
