@@ -295,10 +295,10 @@ impl World {
                     ],
                     vec![Op::Put(
                         Key::Recovery,
-                        Val::Recovery(RecoveryRecord {
+                        Val::Recovery(Box::new(RecoveryRecord {
                             bootstrapped_at: Some(self.now),
                             ..r.clone()
-                        }),
+                        })),
                         0,
                     )],
                 )

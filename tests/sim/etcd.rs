@@ -72,7 +72,7 @@ pub enum Val {
     Int(i64),
     Pos(Position),
     Bootstrap(BootstrapRecord),
-    Recovery(RecoveryRecord),
+    Recovery(Box<RecoveryRecord>),
     Force(ForceRequest),
     Resync(ResyncRequest),
     Census(CensusEntry),
@@ -314,7 +314,7 @@ impl Etcd {
                     })
                 }
                 (Key::Bootstrap, Val::Bootstrap(b)) => s.bootstrap = Some(b.clone()),
-                (Key::Recovery, Val::Recovery(r)) => s.recovery = Some(r.clone()),
+                (Key::Recovery, Val::Recovery(r)) => s.recovery = Some((**r).clone()),
                 (Key::Force, Val::Force(f)) => s.force_bootstrap = Some(f.clone()),
                 (Key::Node(i), Val::Text(a)) => {
                     s.nodes.insert(

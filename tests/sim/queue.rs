@@ -116,7 +116,7 @@ impl World {
         let id = p.rec.id();
         // A P/bootstrap written after the election's snapshot, which this txn deletes.
         let mut raced_boot: Option<String> = None;
-        let mut ops = vec![Op::Put(Key::Recovery, Val::Recovery(p.rec), 0)];
+        let mut ops = vec![Op::Put(Key::Recovery, Val::Recovery(Box::new(p.rec)), 0)];
         let mut conds = vec![];
         if forced {
             let modrev = self.etcd.get(&Key::Force).map_or(0, |kv| kv.modrev);
