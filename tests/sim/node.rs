@@ -49,6 +49,9 @@ pub enum Entry {
     Running,
 }
 
+/// What the lock is taken for (the simulation's own state, not a product type: its size does
+/// not matter).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Then {
     Join,
