@@ -725,7 +725,7 @@ pub async fn force_bootstrap(
                 h.newest.join(",")
             ),
             None => format!("choosing {name} loses no reported transaction"),
-        };
+        } + &safety::unknown_positions_sentence(&snap, name);
     let problem = match &position {
         None if !accept_data_loss => Some(format!(
             "{name} has not reported its position (start its entrypoint first, it reports before \
@@ -961,6 +961,7 @@ mod tests {
                 address: "10.0.0.9".into(),
                 at: 1,
                 running: running.then_some(p),
+                forks: vec![],
             },
         );
     }

@@ -143,9 +143,11 @@ fn loser_late_and_winner_killed() {
 }
 
 /// A node whose position cannot be recovered blocks the automatic choice; status says why;
-/// `force-bootstrap` resolves it and the key is consumed.
+/// `force-bootstrap` of another node recovers the cluster (the key is consumed, the report
+/// names the unknown datadir), the unknown one is refused — it may hold commits the forced
+/// winner lacks — until the operator's `resync` discards it.
 #[test]
-fn unknown_position_needs_force_bootstrap() {
+fn unknown_position_needs_force_bootstrap_and_resync() {
     let mut c = steady_cluster(134, 3);
     c.write_rows(0, 1, 25);
     c.kill_all();
@@ -168,7 +170,27 @@ fn unknown_position_needs_force_bootstrap() {
     );
     let out = c.cli(&["force-bootstrap", "g-0"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
-    c.check("recovered by force-bootstrap", || {
+    assert!(
+        common::stdout(&out).contains("g-2 reports an unknown position"),
+        "the loss report names the unknown datadir: {}",
+        common::stdout(&out)
+    );
+    // g-2 may hold commits g-0 lacks: it is refused, never overwritten, until the operator
+    // decides (here: its data is not needed).
+    c.check("g-0 and g-1 recovered, g-2 refused", || {
+        c.wait_status("g-2 refused as unknown", STEADY_TIMEOUT, |s| {
+            member(s, "g-2").is_some_and(|m| {
+                m["refused"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("position is unknown"))
+            }) && ["g-0", "g-1"]
+                .iter()
+                .all(|n| member(s, n).is_some_and(|m| m["registered"] == true))
+        })
+    });
+    let out = c.cli(&["resync", "g-2"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    c.check("recovered by force-bootstrap and resync", || {
         c.wait_steady(3, STEADY_TIMEOUT)
     });
     c.assert_rows_everywhere(25);

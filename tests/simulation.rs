@@ -150,7 +150,6 @@ fn f1_forced_stale_bootstrap_keeps_both_branches() {
 }
 
 #[test]
-#[ignore = "open finding F2: an unknown-position datadir is overwritten by SST (docs/faults.md)"]
 fn f2_unknown_position_is_not_overwritten() {
     survives(sim::cases::f2_unknown_overwritten());
 }

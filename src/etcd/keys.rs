@@ -26,6 +26,7 @@ pub enum KeyRef<'a> {
     Refused(&'a str),
     Resync(&'a str),
     Census(&'a str),
+    Fork(&'a str),
     /// Under the prefix but not a key of ours.
     Other(&'a str),
 }
@@ -104,6 +105,10 @@ impl Keys {
     pub fn census_prefix(&self) -> String {
         self.k("census/")
     }
+    /// `forks/<id>`: a forced recovery that continued a uuid from a position (permanent).
+    pub fn fork(&self, id: &str) -> String {
+        self.k(&format!("forks/{id}"))
+    }
 
     /// The keys a node owns under its lease and deletes on a clean exit.
     pub fn owned_by(&self, name: &str) -> Vec<String> {
@@ -150,6 +155,8 @@ impl Keys {
                     KeyRef::Resync(n)
                 } else if let Some(n) = named("census") {
                     KeyRef::Census(n)
+                } else if let Some(n) = named("forks") {
+                    KeyRef::Fork(n)
                 } else {
                     KeyRef::Other(rest)
                 }
@@ -193,6 +200,7 @@ mod tests {
         assert_eq!(k.classify(&k.refused("g-0")), Some(KeyRef::Refused("g-0")));
         assert_eq!(k.classify(&k.resync("g-0")), Some(KeyRef::Resync("g-0")));
         assert_eq!(k.classify(&k.census("g-0")), Some(KeyRef::Census("g-0")));
+        assert_eq!(k.classify(&k.fork("g-2@17")), Some(KeyRef::Fork("g-2@17")));
         assert_eq!(
             k.classify("/galera/c/nodes/"),
             Some(KeyRef::Other("nodes/"))

@@ -135,6 +135,22 @@ pub struct CensusEntry {
     /// Primary Component when the node is also registered (`nodes/`); non-Primary otherwise.
     #[serde(default)]
     pub running: Option<Position>,
+    /// The forced recoveries this datadir's history went through (its `galera-sidecar.forks`
+    /// file): which branch of its uuid it holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forks: Vec<Fork>,
+}
+
+/// `P/forks/<id>`, and an entry of a datadir's `galera-sidecar.forks`: the operator's forced
+/// recovery `id` continued cluster `uuid` from `seqno`. From then on the uuid has two
+/// branches: a datadir of that uuid past `seqno` holds the forced cluster's commits only if
+/// its history went through this fork (it lists it), else the commits of the history the
+/// force left behind. Seqnos of two branches are not comparable past the fork.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Fork {
+    pub id: String,
+    pub uuid: String,
+    pub seqno: i64,
 }
 
 /// `P/force-bootstrap`: the operator's request that `node` bootstraps the current or next
@@ -212,6 +228,8 @@ pub struct ClusterSnapshot {
     pub refused: BTreeMap<String, String>,
     pub resync: BTreeMap<String, ResyncRequest>,
     pub census: BTreeMap<String, CensusEntry>,
+    /// `P/forks/<id>`: every forced recovery that continued a uuid from a position.
+    pub forks: BTreeMap<String, Fork>,
     /// Values that did not parse, one sentence each.
     pub warnings: Vec<String>,
 }
@@ -368,6 +386,14 @@ impl ClusterSnapshot {
                     n.to_string(),
                     serde_json::from_str(v).map_err(|e| format!("not a census entry: {e}"))?,
                 );
+            }
+            KeyRef::Fork(id) => {
+                let f: Fork =
+                    serde_json::from_str(v).map_err(|e| format!("not a fork record: {e}"))?;
+                if f.id != id {
+                    return Err(format!("the fork record names {}, not {id}", f.id));
+                }
+                self.forks.insert(id.to_string(), f);
             }
             KeyRef::Other(_) => {}
         }

@@ -237,6 +237,7 @@ impl Node {
             address: self.cfg.address.clone(),
             at: crate::etcd::unix_now(),
             running,
+            forks: vec![],
         }
     }
 

@@ -323,6 +323,7 @@ mod tests {
                         address: format!("10.0.0.{i}"),
                         at,
                         running: Some(Position::known(u, seqno)),
+                        forks: vec![],
                     },
                 );
             }
@@ -332,6 +333,7 @@ mod tests {
             address: "10.0.0.8".into(),
             at: 500,
             running: None,
+            forks: vec![],
         };
         for n in c.fresh {
             s.census.insert(n.to_string(), entry(Position::Fresh));

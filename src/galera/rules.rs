@@ -467,6 +467,7 @@ mod tests {
                         address: "a".into(),
                         at: 1,
                         running: runs.then(|| p.clone()),
+                        forks: vec![],
                     },
                 );
                 if !runs {

@@ -189,6 +189,35 @@ pub fn transactions_lost(candidate: &Position, snap: &ClusterSnapshot) -> Option
     (lost > 0).then_some((lost, longest))
 }
 
+/// The nodes other than `except` whose reported position is unknown (their recovery failed):
+/// they may hold commits no reported position shows, so no loss figure covers them.
+pub fn unknown_positions<'a>(snap: &'a ClusterSnapshot, except: &str) -> Vec<&'a str> {
+    reported_positions(snap)
+        .into_iter()
+        .filter(|(n, p)| {
+            *n != except && matches!(p, Position::Unknown | Position::Known { seqno: -1, .. })
+        })
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// The sentence for [`unknown_positions`], empty when there are none.
+pub fn unknown_positions_sentence(snap: &ClusterSnapshot, except: &str) -> String {
+    let names = unknown_positions(snap, except);
+    if names.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; {} (each may hold commits this choice loses: refused, never overwritten, until \
+         the operator resyncs it)",
+        names
+            .iter()
+            .map(|n| format!("{n} reports an unknown position"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// The cluster's uuid as etcd records it, or as every reported history agrees on.
 pub fn cluster_uuid(snap: &ClusterSnapshot) -> Option<String> {
     if let Some(u) = &snap.uuid {
@@ -464,7 +493,7 @@ fn forced_bootstrap(ev: &Evidence) -> Verdict {
             h.newest.join(",")
         ),
         None => "; no reported position is ahead".into(),
-    };
+    } + &unknown_positions_sentence(ev.snap, ev.me);
     Verdict::Allow(format!(
         "forced by the operator (issued at {}, expires at {}{}){loss}",
         req.issued_at,
@@ -514,6 +543,19 @@ fn join(ev: &Evidence) -> Verdict {
         published.push((r, p.seqno().unwrap_or(-1), at));
     }
     if let Some(rec) = &snap.recovery {
+        let unknown = matches!(
+            ev.local,
+            Position::Unknown | Position::Known { seqno: -1, .. }
+        );
+        if unknown && rec.winner != ev.me && ev.joined_recovery != Some(rec.id().as_str()) {
+            return Verdict::Refuse(format!(
+                "this datadir's position is unknown (it could not be recovered) and it did not take \
+                 part in the recovery {} bootstrapped at {}: it may hold commits that cluster lacks, \
+                 and joining would overwrite them by SST. Find its position, then keep it or discard \
+                 it (docs/operations.md, \"A datadir of unknown position\")",
+                rec.winner, rec.position
+            ));
+        }
         if let Some(ahead) = ahead_of_winner(rec, ev.me, ev.local, ev.joined_recovery) {
             return Verdict::Refuse(format!(
                 "this node is {ahead} transaction(s) ahead of {} which bootstrapped the recovery at {}; \
@@ -611,6 +653,7 @@ mod tests {
                     address: "10.0.0.9".into(),
                     at: NOW - 100,
                     running: None,
+                    forks: vec![],
                 },
             );
             self
@@ -631,6 +674,7 @@ mod tests {
                     address: "10.0.0.9".into(),
                     at,
                     running: Some(p),
+                    forks: vec![],
                 },
             );
             self
@@ -644,6 +688,7 @@ mod tests {
                     address: "10.0.0.9".into(),
                     at: NOW - 5,
                     running: Some(p),
+                    forks: vec![],
                 },
             );
             self
@@ -921,6 +966,36 @@ mod tests {
                     "unknown position joins",
                     Join,
                     running.clone(),
+                    Position::Unknown,
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "did not take part in the recovery g-0 bootstrapped",
+                ..case(
+                    "unknown position beside a recovery it did not join",
+                    Join,
+                    running.clone().recovery("g-0", k(50), None),
+                    Position::Unknown,
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "position is unknown",
+                ..case(
+                    "unknown seqno beside a recovery it did not join",
+                    Join,
+                    running.clone().recovery("g-0", k(50), None),
+                    k(-1),
+                )
+            },
+            Case {
+                joined: Some("g-0@1799999960"),
+                fragment: "position unknown",
+                ..case(
+                    "unknown position, but it joined that recovery",
+                    Join,
+                    running.clone().recovery("g-0", k(50), None),
                     Position::Unknown,
                 )
             },
@@ -1271,5 +1346,19 @@ mod tests {
             transactions_lost(&Position::Fresh, &one).map(|(n, _)| n),
             Some(101)
         );
+        // Unknown positions are named apart: no figure covers them.
+        let unknown = Snap::default()
+            .queued("g-0", k(90))
+            .queued("g-1", Position::Unknown)
+            .reports("g-2", k(-1))
+            .0;
+        assert_eq!(unknown_positions(&unknown, "g-0"), vec!["g-1", "g-2"]);
+        assert_eq!(unknown_positions(&unknown, "g-1"), vec!["g-2"]);
+        let sentence = unknown_positions_sentence(&unknown, "g-0");
+        assert!(
+            sentence.contains("g-1 reports an unknown position, g-2 reports an unknown position"),
+            "{sentence}"
+        );
+        assert_eq!(unknown_positions_sentence(&one, "g-1"), "");
     }
 }

@@ -272,6 +272,7 @@ impl World {
             address: address(i),
             at: self.now,
             running,
+            forks: vec![],
         }
     }
 
