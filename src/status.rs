@@ -225,10 +225,8 @@ pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String
             histories
                 .iter()
                 .map(|h| format!(
-                    "{} at seqno {} on {}{}",
-                    h.uuid,
-                    h.seqno,
-                    h.nodes.join(","),
+                    "{}{}",
+                    h.describe(),
                     if h.running.is_empty() {
                         ""
                     } else {
@@ -242,14 +240,17 @@ pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String
     if let Some(why) = force_bootstrap_ignored(snap, now) {
         f.push(why);
     } else if let Some(req) = &snap.force_bootstrap {
-        if let Some((n, h)) =
-            reported_position(snap, &req.node).and_then(|p| safety::transactions_lost(&p, snap))
+        let forks = crate::galera::branches::forks_of(snap, &req.node);
+        if let Some(l) = reported_position(snap, &req.node)
+            .and_then(|p| safety::transactions_lost(&p, forks, snap))
         {
             f.push(format!(
-                "force-bootstrap of {} pending: choosing it loses at least {n} transaction(s) of {} (held by {})",
+                "force-bootstrap of {} pending: choosing it loses at least {} transaction(s) of {} (held by {}){}",
                 req.node,
-                h.uuid,
-                h.newest.join(",")
+                l.count,
+                l.uuid,
+                l.holders.join(","),
+                safety::unknown_positions_sentence(snap, &req.node)
             ));
         }
     }
@@ -717,15 +718,19 @@ pub async fn force_bootstrap(
     };
     let listing = positions_listing(&snap);
     let cluster = safety::cluster_uuid(&snap);
-    let loss =
-        match safety::transactions_lost(position.as_ref().unwrap_or(&Position::Unknown), &snap) {
-            Some((n, h)) => format!(
-                "choosing {name} loses at least {n} transaction(s) of {} (held by {})",
-                h.uuid,
-                h.newest.join(",")
-            ),
-            None => format!("choosing {name} loses no reported transaction"),
-        } + &safety::unknown_positions_sentence(&snap, name);
+    let loss = match safety::transactions_lost(
+        position.as_ref().unwrap_or(&Position::Unknown),
+        crate::galera::branches::forks_of(&snap, name),
+        &snap,
+    ) {
+        Some(l) => format!(
+            "choosing {name} loses at least {} transaction(s) of {} (held by {})",
+            l.count,
+            l.uuid,
+            l.holders.join(",")
+        ),
+        None => format!("choosing {name} loses no reported transaction"),
+    } + &safety::unknown_positions_sentence(&snap, name);
     let problem = match &position {
         None if !accept_data_loss => Some(format!(
             "{name} has not reported its position (start its entrypoint first, it reports before \

@@ -111,27 +111,6 @@ fn mutant_unbound_resync_is_obeyed_is_caught() {
     finds(Mutant::UnboundResync, 500, "VIOLATION of S3");
 }
 
-/// The open findings still reproduce, each with its shrunk schedule. When a fix makes one
-/// stop, remove it from `sim::cases::all()` and un-ignore its test below.
-#[test]
-fn open_findings_reproduce() {
-    for c in sim::cases::all() {
-        let out = World::run(&c.schedule, Mutant::None);
-        if std::env::var_os("SIM_TRACE").is_some() {
-            println!("{:?}:\n{}", c.finding, runner::report(&c.schedule, &out));
-        }
-        let known = out.violation.as_ref().and_then(|v| v.known);
-        assert_eq!(
-            known,
-            Some(c.finding),
-            "{:?} no longer reproduces (fixed? then remove it from sim::cases::all() and \
-             un-ignore its test):\n{}",
-            c.finding,
-            runner::report(&c.schedule, &out)
-        );
-    }
-}
-
 /// The product must survive the schedule: no invariant violated.
 fn survives(c: sim::cases::Case) {
     let out = World::run(&c.schedule, Mutant::None);
@@ -143,10 +122,24 @@ fn survives(c: sim::cases::Case) {
     }
 }
 
+/// F1: after a forced recovery from behind, a second outage: the election sees two branches
+/// of one uuid and makes no automatic choice (before the fix it compared their seqnos and
+/// overwrote the forced cluster's commits by IST).
 #[test]
-#[ignore = "open finding F1: branches of one uuid after a forced bootstrap (docs/faults.md)"]
 fn f1_forced_stale_bootstrap_keeps_both_branches() {
-    survives(sim::cases::f1_branches());
+    let c = sim::cases::f1_branches();
+    let out = World::run(&c.schedule, Mutant::None);
+    let report = runner::report(&c.schedule, &out);
+    if std::env::var_os("SIM_TRACE").is_some() {
+        println!("{report}");
+    }
+    assert!(out.violation.is_none(), "{report}");
+    assert!(
+        out.end
+            .iter()
+            .all(|e| e.contains("hold two branches of cluster")),
+        "the election must block on two branches: {report}"
+    );
 }
 
 #[test]
@@ -160,7 +153,6 @@ fn f4_record_without_bootstrap_key_is_re_elected() {
 }
 
 #[test]
-#[ignore = "open finding F5: a forced bootstrap beside a hidden running member (docs/faults.md)"]
 fn f5_forced_bootstrap_waits_for_running_members() {
     survives(sim::cases::f5_forced_beside_running());
 }

@@ -112,6 +112,38 @@ pub fn write_recovery_joined(
     write_mark(datadir, RECOVERY_JOINED, id, owner)
 }
 
+/// The forced recoveries this datadir's history went through (one JSON array): which branch
+/// of its uuid it holds (see `branches`). Wiped with the data.
+pub const FORKS: &str = "galera-sidecar.forks";
+
+/// The forks this datadir lists ([`FORKS`]); none when the file is absent. An unreadable or
+/// corrupt file is an error naming the file: without it this datadir's branch is unknown.
+pub fn forks(datadir: &Path) -> Result<Vec<crate::etcd::snapshot::Fork>, String> {
+    let p = datadir.join(FORKS);
+    match std::fs::read_to_string(&p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+        Err(e) => Err(format!("{}: {e}", p.display())),
+        Ok(t) => serde_json::from_str(t.trim()).map_err(|e| {
+            format!(
+                "{} is not a list of forks ({e}): it records which branch of the cluster's \
+                 history this datadir holds after a forced recovery. Restore it from a copy, or \
+                 — only if this datadir never went through a forced recovery — delete it",
+                p.display()
+            )
+        }),
+    }
+}
+
+/// Record the forks this datadir's history went through.
+pub fn write_forks(
+    datadir: &Path,
+    forks: &[crate::etcd::snapshot::Fork],
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<()> {
+    let line = serde_json::to_string(forks).map_err(std::io::Error::other)?;
+    write_mark(datadir, FORKS, &line, owner)
+}
+
 /// Write `init.ok` (with the time, for people).
 pub fn write_init_ok(datadir: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
     write_mark(

@@ -13,6 +13,7 @@
 //! - [`node`]: the shared context (config, etcd session, lease, state file);
 //! - [`run`]: the sequence up to a running mariadbd; [`steady`]: the running loop and drain.
 
+pub mod branches;
 pub mod datadir;
 pub mod grastate;
 pub mod heal;

@@ -12,7 +12,7 @@ use super::datadir::{Binaries, Users};
 use super::mysqld::Reaper;
 use crate::checker::state_file::{EtcdView, Phase, StateFile};
 use crate::cli::{ConfigError, GaleraOpts, GlobalOpts};
-use crate::etcd::snapshot::CensusEntry;
+use crate::etcd::snapshot::{CensusEntry, Fork};
 use crate::etcd::{delete_op, put_op, ClusterSnapshot, Etcd, EtcdConfig, EtcdError, Lease};
 use crate::mysql::{Credentials, Endpoint};
 use crate::position::Position;
@@ -171,6 +171,34 @@ impl Node {
         super::datadir::recovery_joined(&self.cfg.opts.datadir)
     }
 
+    /// The forced recoveries this datadir's history went through (its forks file, read
+    /// afresh: a resync wipes it with the data). A corrupt file stops the entrypoint at start
+    /// (`run::prepare`); one that turns corrupt later counts as none, with a warning.
+    pub fn forks(&self) -> Vec<Fork> {
+        super::datadir::forks(&self.cfg.opts.datadir).unwrap_or_else(|e| {
+            warn!("{e}");
+            vec![]
+        })
+    }
+
+    /// Record that this datadir's history goes through `forks` (besides those it lists).
+    pub fn add_forks(&self, forks: &[Fork]) -> anyhow::Result<()> {
+        let own = self.forks();
+        let all = super::branches::merged(&own, &[forks]);
+        if all != own {
+            let owner = super::datadir::user_ids(&self.cfg.opts.mysql_user);
+            super::datadir::write_forks(&self.cfg.opts.datadir, &all, owner)?;
+            info!(
+                "datadir lists forced recoveries {}",
+                all.iter()
+                    .map(|f| f.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
+        Ok(())
+    }
+
     pub fn stopping(&self) -> bool {
         *self.shutdown.borrow()
     }
@@ -237,7 +265,7 @@ impl Node {
             address: self.cfg.address.clone(),
             at: crate::etcd::unix_now(),
             running,
-            forks: vec![],
+            forks: self.forks(),
         }
     }
 
@@ -262,7 +290,8 @@ impl Node {
         }
         let history = |p: &Position| (p.uuid().map(str::to_string), matches!(p, Position::Fresh));
         let material = history(&last.position) != history(&entry.position)
-            || last.running.as_ref().map(history) != entry.running.as_ref().map(history);
+            || last.running.as_ref().map(history) != entry.running.as_ref().map(history)
+            || last.forks != entry.forks;
         let moved = last.position != entry.position || last.running != entry.running;
         match refresh {
             None => material || moved,

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::etcd::snapshot::{ClusterSnapshot, StateValue};
+use crate::etcd::snapshot::{ClusterSnapshot, Fork, StateValue};
 use crate::etcd::ClusterState;
 use crate::position::Position;
 
@@ -26,11 +26,15 @@ pub struct Observation<'a> {
     pub peers_answering: &'a [String],
     /// The recovery record this datadir joined (its marker file), if any.
     pub joined_recovery: Option<&'a str>,
+    /// The forced recoveries this datadir's history went through (its forks file).
+    pub forks: &'a [Fork],
     /// When this datadir's position was last current (see [`Evidence::local_since`]).
     pub local_since: i64,
     pub now: i64,
     /// `--cluster-size`: members expected at the first build.
     pub cluster_size: usize,
+    /// See [`Evidence::quiet_secs`].
+    pub quiet_secs: i64,
 }
 
 impl Observation<'_> {
@@ -42,8 +46,10 @@ impl Observation<'_> {
             local: self.position,
             local_since: self.local_since,
             joined_recovery: self.joined_recovery,
+            forks: self.forks,
             now: self.now,
             cluster_size: self.cluster_size,
+            quiet_secs: self.quiet_secs,
         }
     }
 }
@@ -380,9 +386,11 @@ mod tests {
             reachable: &reachable,
             peers_answering: &peers,
             joined_recovery: c.joined,
+            forks: &[],
             local_since: c.since,
             now: 1000,
             cluster_size: 3,
+            quiet_secs: 45,
         })
     }
 

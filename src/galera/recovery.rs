@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::etcd::snapshot::{ClusterSnapshot, ForceRequest, QueueEntry, RecoveryRecord};
 use crate::position::Position;
 
+use super::branches::{forks_of, known_forks, split, split_sentence};
 use super::safety::{self, force_request_problem};
 
 /// Why a recorded decision no longer stands, or `None` when everyone must obey it:
@@ -232,6 +233,34 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize, now: i64) -> Election 
                 }
             }
             Position::Fresh => {}
+        }
+    }
+    // Seqnos are comparable only on one line: a datadir on another branch of the uuid (a
+    // forced recovery continued it from an older position) is another history.
+    if let Some((best_name, _)) = best {
+        let known = known_forks(snap);
+        let best_pos = participants
+            .iter()
+            .find(|(n, _)| *n == best_name)
+            .map(|(_, p)| p.clone())
+            .unwrap_or(Position::Unknown);
+        for (name, pos) in &participants {
+            if let Some(fork) = split(
+                &best_pos,
+                forks_of(snap, best_name),
+                pos,
+                forks_of(snap, name),
+                &known,
+            ) {
+                return Election::Blocked {
+                    reason: format!(
+                        "{best_name} ({best_pos}) and {name} ({pos}) hold two branches of cluster \
+                         {cluster_uuid}: {}. No automatic choice; compare them (`galera-sidecar \
+                         status`) and `galera-sidecar force-bootstrap <name>` the one to keep",
+                        split_sentence(fork)
+                    ),
+                };
+            }
         }
     }
     match best {
@@ -709,6 +738,48 @@ mod tests {
         forced.forced = Some(force("g-3", Some(k(90)), NOW - 5, false));
         s.recovery = Some(forced);
         assert_eq!(winner(&elect(&s, 5, NOW)), Some(("g-1", 200)));
+    }
+
+    #[test]
+    fn two_branches_of_one_uuid_block_the_election() {
+        use crate::etcd::snapshot::{CensusEntry, Fork};
+        let k = |s| Position::known(U, s);
+        let x = Fork {
+            id: "g-2@7".into(),
+            uuid: U.into(),
+            seqno: 36,
+        };
+        let m3 = ["g-0", "g-1", "g-2"];
+        // g-2 was forced at 36 and its cluster committed to 50; g-0 and g-1 went on to 60
+        // without it (refused as ahead, then a second outage).
+        let mut s = snap(&m3, &[("g-0", k(60)), ("g-1", k(60)), ("g-2", k(50))]);
+        let census = |forks: Vec<Fork>| CensusEntry {
+            position: k(50),
+            address: "10.0.0.1".into(),
+            at: 1,
+            running: None,
+            forks,
+        };
+        s.census.insert("g-2".into(), census(vec![x.clone()]));
+        match elect(&s, 3, NOW) {
+            Election::Blocked { reason } => assert!(
+                reason.contains("two branches of cluster") && reason.contains("up to seqno 36"),
+                "{reason}"
+            ),
+            e => panic!("seqnos of two branches compared: {e:?}"),
+        }
+        // With etcd's P/forks/ lost, the census still shows the fork.
+        assert!(s.forks.is_empty());
+        // Once g-0 and g-1 are on the forced branch too (resynced, rejoined), the most
+        // advanced of the line wins as usual.
+        for n in ["g-0", "g-1"] {
+            s.census.insert(n.into(), census(vec![x.clone()]));
+        }
+        assert_eq!(winner(&elect(&s, 3, NOW)), Some(("g-0", 60)));
+        // A prefix of both branches (at 30) does not block.
+        let mut p = snap(&m3, &[("g-0", k(30)), ("g-1", k(30)), ("g-2", k(50))]);
+        p.census.insert("g-2".into(), census(vec![x]));
+        assert_eq!(winner(&elect(&p, 3, NOW)), Some(("g-2", 50)));
     }
 
     #[test]

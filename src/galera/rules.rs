@@ -312,6 +312,38 @@ pub fn recovery_mark_due(
     (same_uuid && marked != Some(id.as_str())).then_some(id)
 }
 
+/// The forks this Synced, Primary node's datadir must list and does not (`own`): those its
+/// registered peers list (a transfer — SST or IST — made it their branch). Empty when nothing
+/// is missing, or while this node is not Synced and Primary in the registered nodes' cluster.
+pub fn forks_due(
+    s: &WsrepStatus,
+    snap: &ClusterSnapshot,
+    me: &str,
+    own: &[crate::etcd::snapshot::Fork],
+) -> Vec<crate::etcd::snapshot::Fork> {
+    if !(s.is_synced() && s.is_primary() && snap.nodes.contains_key(me)) {
+        return vec![];
+    }
+    let mine = s.cluster_state_uuid();
+    let same_cluster = |n: &String| {
+        snap.census
+            .get(n)
+            .and_then(|c| c.running.as_ref())
+            .and_then(|p| p.uuid())
+            .is_some_and(|u| u.eq_ignore_ascii_case(mine))
+    };
+    let peers: Vec<&[crate::etcd::snapshot::Fork]> = snap
+        .nodes
+        .keys()
+        .filter(|n| n.as_str() != me && same_cluster(n))
+        .map(|n| super::branches::forks_of(snap, n))
+        .collect();
+    super::branches::merged(&[], &peers)
+        .into_iter()
+        .filter(|f| !own.iter().any(|o| o.id == f.id))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,6 +633,94 @@ mod tests {
             non_primary_plan("g-0", &me_at_20, &two, 3, long, grace),
             Some(NonPrimaryPlan::Stay(t)) if t.contains("two histories")
         ));
+    }
+
+    #[test]
+    fn forks_due_table() {
+        use crate::etcd::snapshot::{CensusEntry, Fork};
+        use crate::position::Position;
+        let x = Fork {
+            id: "g-2@7".into(),
+            uuid: U.into(),
+            seqno: 36,
+        };
+        let other = "11111111-2222-3333-4444-555555555555";
+        let snap = |peer_uuid: &str, peer_forks: Vec<Fork>, me_registered: bool| {
+            let mut s = ClusterSnapshot::default();
+            let mut names = vec!["g-2"];
+            if me_registered {
+                names.push("g-0");
+            }
+            for n in names {
+                s.nodes.insert(
+                    n.into(),
+                    NodeEntry {
+                        address: "10.0.0.2".into(),
+                        lease: 1,
+                    },
+                );
+            }
+            s.census.insert(
+                "g-2".into(),
+                CensusEntry {
+                    position: Position::known(peer_uuid, 50),
+                    address: "10.0.0.2".into(),
+                    at: 1,
+                    running: Some(Position::known(peer_uuid, 50)),
+                    forks: peer_forks,
+                },
+            );
+            s
+        };
+        let synced = status("Synced", "4", "Primary", U);
+        let joined = status("Joined", "3", "Primary", U);
+        let ids = |v: Vec<Fork>| v.into_iter().map(|f| f.id).collect::<Vec<_>>();
+        let none: Vec<String> = vec![];
+        assert_eq!(
+            ids(forks_due(
+                &synced,
+                &snap(U, vec![x.clone()], true),
+                "g-0",
+                &[]
+            )),
+            vec!["g-2@7"],
+            "Synced in a cluster that went through the fork"
+        );
+        assert_eq!(
+            ids(forks_due(
+                &synced,
+                &snap(U, vec![x.clone()], true),
+                "g-0",
+                std::slice::from_ref(&x)
+            )),
+            none,
+            "already listed"
+        );
+        assert_eq!(
+            ids(forks_due(
+                &joined,
+                &snap(U, vec![x.clone()], true),
+                "g-0",
+                &[]
+            )),
+            none,
+            "not Synced yet"
+        );
+        assert_eq!(
+            ids(forks_due(
+                &synced,
+                &snap(U, vec![x.clone()], false),
+                "g-0",
+                &[]
+            )),
+            none,
+            "not registered"
+        );
+        assert_eq!(
+            ids(forks_due(&synced, &snap(other, vec![x], true), "g-0", &[])),
+            none,
+            "the peer runs another cluster"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::plan::{decide, Observation, Plan};
 use super::recovery::{ahead_of_winner, elect, Election};
 use super::safety::{self, Action, Verdict};
 use crate::checker::state_file::Phase;
-use crate::etcd::snapshot::{BootstrapRecord, RecoveryRecord, StateValue};
+use crate::etcd::snapshot::{BootstrapRecord, Fork, RecoveryRecord, StateValue};
 use crate::etcd::{
     absent, delete_op, lock, prefix_empty, put_op, unchanged_since, unix_now, ClusterSnapshot,
     ClusterState,
@@ -107,6 +107,43 @@ async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> 
     futures::future::join_all(futs).await
 }
 
+/// This node's own facts that the pure decisions take besides etcd, read afresh from the
+/// datadir (a resync wipes them with the data).
+struct Facts {
+    joined: Option<String>,
+    forks: Vec<Fork>,
+}
+
+fn facts(node: &Node) -> Facts {
+    Facts {
+        joined: node.recovery_mark(),
+        forks: node.forks(),
+    }
+}
+
+fn observation<'a>(
+    node: &'a Node,
+    facts: &'a Facts,
+    snap: &'a ClusterSnapshot,
+    position: &'a Position,
+    reachable: &'a BTreeSet<String>,
+    peers: &'a [String],
+) -> Observation<'a> {
+    Observation {
+        snap,
+        me: &node.cfg.name,
+        position,
+        reachable,
+        peers_answering: peers,
+        joined_recovery: facts.joined.as_deref(),
+        forks: &facts.forks,
+        local_since: node.position_since,
+        now: unix_now(),
+        cluster_size: node.cfg.opts.cluster_size,
+        quiet_secs: safety::member_quiet_secs(node.cfg.lease_ttl()),
+    }
+}
+
 /// The pure decision on `snap` with this node's facts.
 fn decide_on(
     node: &Node,
@@ -115,34 +152,17 @@ fn decide_on(
     reachable: &BTreeSet<String>,
     peers: &[String],
 ) -> Plan {
-    let joined = node.recovery_mark();
-    decide(&Observation {
-        snap,
-        me: &node.cfg.name,
-        position,
-        reachable,
-        peers_answering: peers,
-        joined_recovery: joined.as_deref(),
-        local_since: node.position_since,
-        now: unix_now(),
-        cluster_size: node.cfg.opts.cluster_size,
-    })
+    let facts = facts(node);
+    decide(&observation(node, &facts, snap, position, reachable, peers))
 }
 
 /// The safety gate's ruling on `action` for this node.
 fn gate(node: &Node, snap: &ClusterSnapshot, position: &Position, action: Action) -> Verdict {
-    let joined = node.recovery_mark();
+    let facts = facts(node);
+    let none = BTreeSet::new();
     safety::check(
         action,
-        &safety::Evidence {
-            snap,
-            me: &node.cfg.name,
-            local: position,
-            local_since: node.position_since,
-            joined_recovery: joined.as_deref(),
-            now: unix_now(),
-            cluster_size: node.cfg.opts.cluster_size,
-        },
+        &observation(node, &facts, snap, position, &none, &[]).evidence(),
     )
 }
 
@@ -186,6 +206,9 @@ pub async fn prepare(node: &mut Node) -> anyhow::Result<Option<Position>> {
         }
         DatadirKind::HasData { .. } => {}
     }
+    // Which branch of its uuid this datadir holds: without a readable forks file it could
+    // be taken for the other one.
+    datadir::forks(&dd).map_err(anyhow::Error::msg)?;
     node.state
         .phase(Phase::RecoveringPosition, "mariadbd --wsrep-recover");
     info!(
@@ -758,6 +781,10 @@ async fn join_locked(
             .await?;
         info!("left the recovery queue: joining changes this datadir's position");
     }
+    // After the transfer this datadir holds the running cluster's branch of the history.
+    let forks = super::branches::cluster_forks(&snap, &node.cfg.name);
+    node.add_forks(&forks)
+        .context("recording the cluster's forced recoveries in the datadir before joining")?;
     let addrs = peers.iter().map(|(_, a)| a.clone()).collect();
     let args = mysqld_args(node, addrs, donors, false, position).await?;
     let (mut child, mut marks) = start_mysqld(node, &args)?;
@@ -1001,11 +1028,23 @@ async fn bootstrap_locked(
         None,
     )];
     ops.extend(state_ops);
+    // A forced recovery continues the uuid from this position: datadirs that went past it
+    // hold another branch from now on (recorded in etcd and in this datadir).
+    let fork = rec
+        .as_ref()
+        .and_then(|r| super::branches::forced_fork(r, position));
+    if let Some(f) = &fork {
+        ops.push(put_op(&k.fork(&f.id), &serde_json::to_string(f)?, None));
+    }
     if !node.etcd.guarded(guard, cond, ops).await? {
         warn!("bootstrap record not written (lock lost, a node registered, or another bootstrap recorded); re-deciding");
         return Ok(None);
     }
     info!("bootstrap recorded: {me} bootstraps ({reason}) from {position}");
+    if let Some(f) = &fork {
+        node.add_forks(std::slice::from_ref(f))
+            .context("recording the forced recovery in the datadir")?;
+    }
     let owner = datadir::user_ids(&node.cfg.opts.mysql_user);
     datadir::set_safe_to_bootstrap(&node.cfg.opts.datadir, owner)
         .context("setting safe_to_bootstrap")?;

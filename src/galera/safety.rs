@@ -17,9 +17,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::etcd::snapshot::{ClusterSnapshot, ForceRequest, ResyncRequest};
+use crate::etcd::snapshot::{ClusterSnapshot, ForceRequest, Fork, ResyncRequest};
 use crate::position::Position;
 
+use super::branches::{forks_of, known_forks, split, split_sentence};
 use super::recovery::ahead_of_winner;
 
 /// How long after a node's last sign of life a running cluster's published position must be,
@@ -60,8 +61,23 @@ pub struct Evidence<'a> {
     pub local_since: i64,
     /// The recovery record this datadir joined (its marker file), if any.
     pub joined_recovery: Option<&'a str>,
+    /// The forced recoveries this datadir's history went through (its forks file).
+    pub forks: &'a [Fork],
     pub now: i64,
     pub cluster_size: usize,
+    /// How long after a forced recovery was recorded a member that shows nothing in etcd (no
+    /// census, not queued) counts as stopped ([`member_quiet_secs`]).
+    pub quiet_secs: i64,
+}
+
+/// How long a forced bootstrap waits, from the forced record, for members that show nothing
+/// in etcd: a lease TTL (a census key written just before lives that long) plus two census
+/// refreshes (a live entrypoint re-writes a missing census key within one). A member whose
+/// mariadbd runs while etcd shows nothing of it (etcd lost its keys, its entrypoint was paused
+/// past its lease) shows itself within that time if its entrypoint runs at all; one paused
+/// for longer cannot be told from a stopped one (docs/recovery.md).
+pub fn member_quiet_secs(lease_ttl: std::time::Duration) -> i64 {
+    (lease_ttl + 2 * super::steady::CENSUS_REFRESH).as_secs() as i64
 }
 
 /// The gate's ruling, with the sentence that explains it.
@@ -116,11 +132,15 @@ fn holds_data(p: &Position) -> bool {
     !matches!(p, Position::Fresh)
 }
 
-/// One history as the reports show it: a uuid, the highest seqno reported for it, and who
-/// holds it (running nodes are marked with `*`).
+/// One history as the reports show it: a uuid (and, when a forced recovery split it, the
+/// branch), the highest seqno reported for it, and who holds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct History {
     pub uuid: String,
+    /// Which branch of `uuid`, when a forced recovery split it and other branches of it are
+    /// reported (e.g. "through forced recovery g-2@17 (from seqno 36)").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
     pub seqno: i64,
     pub nodes: Vec<String>,
     /// The nodes that report the highest seqno.
@@ -129,25 +149,82 @@ pub struct History {
     pub running: Vec<String>,
 }
 
+impl History {
+    /// "uuid at seqno N on a,b" (with the branch when there is one).
+    pub fn describe(&self) -> String {
+        format!(
+            "{}{} at seqno {} on {}",
+            self.uuid,
+            self.branch
+                .as_ref()
+                .map(|b| format!(" ({b})"))
+                .unwrap_or_default(),
+            self.seqno,
+            self.nodes.join(",")
+        )
+    }
+}
+
+/// The branch label of a position of `uuid` at `seqno` listing `forks`, among the `known`.
+fn branch_label(uuid: &str, seqno: i64, forks: &[Fork], known: &[Fork]) -> String {
+    let parts: Vec<String> = known
+        .iter()
+        .filter(|k| k.uuid == uuid && k.seqno < seqno)
+        .map(|k| {
+            if forks.iter().any(|f| f.id == k.id) {
+                format!("through forced recovery {} (from seqno {})", k.id, k.seqno)
+            } else {
+                format!("without forced recovery {} (past seqno {})", k.id, k.seqno)
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        "before any forced recovery".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// The histories the census, the queue and the registered nodes report, longest first.
-/// Two or more means two clusters' data exist side by side.
+/// Two or more means two clusters' data exist side by side: two uuids, or two branches of one
+/// uuid (a forced recovery continued it from a position others had gone past).
 pub fn histories(snap: &ClusterSnapshot) -> Vec<History> {
-    let mut by_uuid: BTreeMap<&str, History> = BTreeMap::new();
-    for (n, p) in reported_positions(snap) {
+    let known = known_forks(snap);
+    let mut reports: Vec<(&str, &Position, &[Fork])> = reported_positions(snap)
+        .into_iter()
+        .filter(|(_, p)| matches!(p, Position::Known { .. }))
+        .map(|(n, p)| (n, p, forks_of(snap, n)))
+        .collect();
+    // Longest first, so that each history's first node is its longest: a prefix of two
+    // branches joins the longest one it is on.
+    reports.sort_by(|a, b| b.1.seqno().cmp(&a.1.seqno()).then(a.0.cmp(b.0)));
+    let mut groups: Vec<(History, &Position, &[Fork])> = vec![];
+    for (n, p, forks) in reports {
         let Position::Known { uuid, seqno } = p else {
             continue;
         };
-        let h = by_uuid.entry(uuid).or_insert_with(|| History {
-            uuid: uuid.clone(),
-            seqno: -1,
-            nodes: vec![],
-            newest: vec![],
-            running: vec![],
+        let at = groups.iter().position(|(h, rep, rep_forks)| {
+            h.uuid == *uuid && split(rep, rep_forks, p, forks, &known).is_none()
         });
-        if *seqno > h.seqno {
-            h.seqno = *seqno;
-            h.newest.clear();
-        }
+        let h = match at {
+            Some(i) => &mut groups[i].0,
+            None => {
+                groups.push((
+                    History {
+                        uuid: uuid.clone(),
+                        branch: None,
+                        seqno: *seqno,
+                        nodes: vec![],
+                        newest: vec![],
+                        running: vec![],
+                    },
+                    p,
+                    forks,
+                ));
+                let last = groups.len() - 1;
+                &mut groups[last].0
+            }
+        };
         if *seqno == h.seqno {
             h.newest.push(n.to_string());
         }
@@ -156,7 +233,23 @@ pub fn histories(snap: &ClusterSnapshot) -> Vec<History> {
             h.running.push(n.to_string());
         }
     }
-    let mut out: Vec<History> = by_uuid.into_values().collect();
+    let split_uuids: Vec<String> = groups
+        .iter()
+        .map(|(h, _, _)| h.uuid.clone())
+        .filter(|u| groups.iter().filter(|(h, _, _)| h.uuid == *u).count() > 1)
+        .collect();
+    let mut out: Vec<History> = groups
+        .into_iter()
+        .map(|(mut h, _, forks)| {
+            if split_uuids.contains(&h.uuid) {
+                h.branch = Some(branch_label(&h.uuid, h.seqno, forks, &known));
+            }
+            h.nodes.sort();
+            h.newest.sort();
+            h.running.sort();
+            h
+        })
+        .collect();
     out.sort_by(|a, b| b.seqno.cmp(&a.seqno).then(a.uuid.cmp(&b.uuid)));
     out
 }
@@ -164,11 +257,7 @@ pub fn histories(snap: &ClusterSnapshot) -> Vec<History> {
 /// The two-histories sentence (never advises discarding either side: which one is the
 /// younger is the operator's call).
 fn two_histories(me: &str, local: &Position, other: &str, snap: &ClusterSnapshot) -> String {
-    let hs = histories(snap)
-        .iter()
-        .map(|h| format!("{} at seqno {} on {}", h.uuid, h.seqno, h.nodes.join(",")))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let hs = histories_sentence(snap);
     format!(
         "two histories: this datadir holds {local} but the running cluster is {other}; joining would \
          overwrite {me}'s data by SST. Reported histories: {hs}. Compare them (`galera-sidecar status`) \
@@ -176,17 +265,90 @@ fn two_histories(me: &str, local: &Position, other: &str, snap: &ClusterSnapshot
     )
 }
 
-/// How many transactions of the longest reported history a bootstrap from `candidate` loses,
-/// at least (the reports may lag), with the holders of that history.
-pub fn transactions_lost(candidate: &Position, snap: &ClusterSnapshot) -> Option<(i64, History)> {
-    let longest = histories(snap).into_iter().next()?;
-    let lost = match candidate {
-        Position::Known { uuid, seqno } if *uuid == longest.uuid && *seqno >= 0 => {
-            longest.seqno - seqno
+/// Every reported history, described, separated by "; ".
+pub fn histories_sentence(snap: &ClusterSnapshot) -> String {
+    histories(snap)
+        .iter()
+        .map(History::describe)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The two-branches sentence: this datadir and the running cluster share a uuid but split at
+/// a forced recovery.
+fn two_branches(ev: &Evidence, other: &str, theirs: &Position, fork: &Fork) -> String {
+    let past = ev.local.seqno().unwrap_or(fork.seqno) - fork.seqno;
+    format!(
+        "two histories: this datadir ({}) and the running cluster ({other} at {theirs}) are two \
+         branches: {}. Joining would overwrite the {past} transaction(s) {} holds past the split. \
+         Reported histories: {}. Compare them (`galera-sidecar status`) before choosing which to \
+         keep: docs/operations.md, \"Two histories\"",
+        ev.local,
+        split_sentence(fork),
+        ev.me,
+        histories_sentence(ev.snap)
+    )
+}
+
+/// What a bootstrap from a candidate position loses, at least (the reports may lag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loss {
+    /// Transactions committed on some datadir that the candidate's history does not hold.
+    pub count: i64,
+    /// The uuid of the history holding them.
+    pub uuid: String,
+    /// The nodes holding that many.
+    pub holders: Vec<String>,
+}
+
+/// The transactions a bootstrap from `candidate` (listing `forks`) loses, at least: for every
+/// other reported datadir, what it holds past the candidate — all of it for another uuid (or
+/// a candidate without a known position), what lies past the split on another branch of the
+/// uuid, the seqno difference on the same line. The largest such loss, with its holders;
+/// `None` when nothing reported is lost. Unknown positions are not counted
+/// ([`unknown_positions`] names them).
+pub fn transactions_lost(
+    candidate: &Position,
+    forks: &[Fork],
+    snap: &ClusterSnapshot,
+) -> Option<Loss> {
+    let known = known_forks(snap);
+    let mut worst: Option<Loss> = None;
+    for (n, p) in reported_positions(snap) {
+        let Position::Known { uuid, seqno } = p else {
+            continue;
+        };
+        if *seqno < 0 {
+            continue;
         }
-        _ => longest.seqno.max(0) + 1,
-    };
-    (lost > 0).then_some((lost, longest))
+        let lost = match candidate {
+            Position::Known {
+                uuid: cu,
+                seqno: cs,
+            } if cu == uuid && *cs >= 0 => {
+                match split(candidate, forks, p, forks_of(snap, n), &known) {
+                    Some(f) => seqno - f.seqno,
+                    None => seqno - cs,
+                }
+            }
+            _ => seqno + 1,
+        };
+        if lost <= 0 {
+            continue;
+        }
+        match &mut worst {
+            Some(w) if w.count > lost => {}
+            Some(w) if w.count == lost && w.uuid == *uuid => w.holders.push(n.to_string()),
+            _ => {
+                worst = Some(Loss {
+                    count: lost,
+                    uuid: uuid.clone(),
+                    holders: vec![n.to_string()],
+                })
+            }
+        }
+    }
+    worst
 }
 
 /// The nodes other than `except` whose reported position is unknown (their recovery failed):
@@ -374,9 +536,16 @@ fn new_cluster(ev: &Evidence) -> Verdict {
 
 /// Positions other nodes report that forbid bootstrapping `local` automatically.
 fn ahead_or_foreign(ev: &Evidence, uuid: &str, seqno: i64) -> Option<String> {
+    let known = known_forks(ev.snap);
     for (n, p) in reported_positions(ev.snap) {
         if n == ev.me {
             continue;
+        }
+        if let Some(fork) = split(ev.local, ev.forks, p, forks_of(ev.snap, n), &known) {
+            return Some(format!(
+                "{n} reports {p} on another branch of cluster {uuid}: {}",
+                split_sentence(fork)
+            ));
         }
         match p {
             Position::Fresh => {}
@@ -423,6 +592,42 @@ fn others_registered<'a>(ev: &Evidence<'a>) -> Vec<&'a str> {
         .filter(|n| n.as_str() != ev.me)
         .map(String::as_str)
         .collect()
+}
+
+/// The members that show nothing in etcd — neither queued nor in the census — and, when
+/// fewer members are known than `--cluster-size`, how many nodes are unaccounted for; `None`
+/// when every member has shown itself.
+fn silent_members(ev: &Evidence) -> Option<String> {
+    let snap = ev.snap;
+    let shown = |n: &str| snap.queue.contains_key(n) || snap.census.contains_key(n);
+    let silent: Vec<&str> = snap
+        .members
+        .keys()
+        .map(String::as_str)
+        .filter(|n| *n != ev.me && !shown(n))
+        .collect();
+    let mut seen: Vec<&str> = snap
+        .queue
+        .keys()
+        .chain(snap.census.keys())
+        .map(String::as_str)
+        .collect();
+    seen.push(ev.me);
+    seen.sort();
+    seen.dedup();
+    let unaccounted = ev.cluster_size.saturating_sub(seen.len() + silent.len());
+    match (silent.is_empty(), unaccounted) {
+        (true, 0) => None,
+        (false, 0) => Some(format!("{} show(s) nothing in etcd", silent.join(","))),
+        (true, n) => Some(format!(
+            "{n} of --cluster-size {} node(s) show nothing in etcd",
+            ev.cluster_size
+        )),
+        (false, n) => Some(format!(
+            "{} and {n} more node(s) show nothing in etcd",
+            silent.join(",")
+        )),
+    }
 }
 
 fn recovery_bootstrap(ev: &Evidence) -> Verdict {
@@ -486,11 +691,23 @@ fn forced_bootstrap(ev: &Evidence) -> Verdict {
     if let Some(problem) = force_request_problem(req, Some(ev.local), cluster.as_deref(), ev.now) {
         return Verdict::Refuse(problem);
     }
-    let loss = match transactions_lost(ev.local, ev.snap) {
-        Some((n, h)) => format!(
-            "; loses at least {n} transaction(s) of {} (held by {})",
-            h.uuid,
-            h.newest.join(",")
+    if let Some(silent) = silent_members(ev) {
+        let left = rec.at + ev.quiet_secs - ev.now;
+        if left > 0 {
+            return Verdict::Wait(format!(
+                "{silent}: a member whose mariadbd runs while etcd shows nothing of it (etcd lost \
+                 its keys, its entrypoint paused) would make a second Primary Component; waiting \
+                 {left}s more for it to report (every member queued, or {}s of silence)",
+                ev.quiet_secs
+            ));
+        }
+    }
+    let loss = match transactions_lost(ev.local, ev.forks, ev.snap) {
+        Some(l) => format!(
+            "; loses at least {} transaction(s) of {} (held by {})",
+            l.count,
+            l.uuid,
+            l.holders.join(",")
         ),
         None => "; no reported position is ahead".into(),
     } + &unknown_positions_sentence(ev.snap, ev.me);
@@ -524,6 +741,7 @@ fn join(ev: &Evidence) -> Verdict {
         }
     }
     // The running cluster's actual uuid and history length, as its registered nodes publish.
+    let known = known_forks(snap);
     let mut published: Vec<(&str, i64, i64)> = vec![];
     for r in &registered {
         let running = snap
@@ -539,6 +757,9 @@ fn join(ev: &Evidence) -> Verdict {
             if u != theirs {
                 return Verdict::Refuse(two_histories(ev.me, ev.local, theirs, snap));
             }
+        }
+        if let Some(fork) = split(ev.local, ev.forks, p, forks_of(snap, r), &known) {
+            return Verdict::Refuse(two_branches(ev, r, p, fork));
         }
         published.push((r, p.seqno().unwrap_or(-1), at));
     }
@@ -727,6 +948,16 @@ mod tests {
             });
             self
         }
+        /// `n`'s census entry lists `forks`, and `P/forks/` records them.
+        fn forked(mut self, n: &str, forks: &[Fork]) -> Self {
+            if let Some(c) = self.0.census.get_mut(n) {
+                c.forks = forks.to_vec();
+            }
+            for f in forks {
+                self.0.forks.insert(f.id.clone(), f.clone());
+            }
+            self
+        }
         fn resync(mut self, n: &str, p: Option<Position>, expires_at: i64) -> Self {
             self.0.resync.insert(
                 n.into(),
@@ -737,6 +968,15 @@ mod tests {
                 },
             );
             self
+        }
+    }
+
+    /// The forced recovery g-2@1 continued U from seqno 36.
+    fn fork_x() -> Fork {
+        Fork {
+            id: "g-2@1".into(),
+            uuid: U.into(),
+            seqno: 36,
         }
     }
 
@@ -757,6 +997,8 @@ mod tests {
         local: Position,
         since: i64,
         joined: Option<&'static str>,
+        forks: Vec<Fork>,
+        quiet: i64,
         /// "allow", "wait" or "refuse", and a fragment of the sentence.
         want: &'static str,
         fragment: &'static str,
@@ -770,6 +1012,8 @@ mod tests {
             local,
             since: NOW - 60,
             joined: None,
+            forks: vec![],
+            quiet: 30,
             want: "allow",
             fragment: "",
         }
@@ -784,8 +1028,10 @@ mod tests {
                 local: &c.local,
                 local_since: c.since,
                 joined_recovery: c.joined,
+                forks: &c.forks,
                 now: NOW,
                 cluster_size: 3,
+                quiet_secs: c.quiet,
             },
         )
     }
@@ -1133,6 +1379,124 @@ mod tests {
                     k(9),
                 )
             },
+            // Branches of one uuid: the forced recovery g-2@1 continued U from seqno 36.
+            Case {
+                want: "refuse",
+                fragment: "are two branches: they share cluster 6b3a1f0e-1c2d-11ef-9a7b-0242ac120002 only up to seqno 36",
+                ..case(
+                    "old branch past the fork joins the forced branch",
+                    Join,
+                    running.clone().forked("g-1", &[fork_x()]),
+                    k(50),
+                )
+            },
+            Case {
+                forks: vec![fork_x()],
+                fragment: "same history",
+                ..case(
+                    "forced branch joins the forced branch",
+                    Join,
+                    running.clone().forked("g-1", &[fork_x()]),
+                    k(50),
+                )
+            },
+            Case {
+                fragment: "same history",
+                ..case(
+                    "a prefix of both branches joins",
+                    Join,
+                    running.clone().forked("g-1", &[fork_x()]),
+                    k(30),
+                )
+            },
+            Case {
+                forks: vec![fork_x()],
+                want: "refuse",
+                fragment: "two branches",
+                ..case(
+                    "forced branch joins the old branch (etcd kept the fork)",
+                    Join,
+                    running.clone().forked("g-1", &[]).forked("g-9", &[fork_x()]),
+                    k(50),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "g-1 reports 6b3a1f0e-1c2d-11ef-9a7b-0242ac120002:60 on another branch",
+                ..case(
+                    "recovery winner on the old branch, a queued node on the forced one",
+                    RecoveryBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery("me", k(80), None)
+                        .reports("g-1", k(60))
+                        .forked("g-1", &[fork_x()])
+                        .queued("g-1", k(60)),
+                    k(80),
+                )
+            },
+            // Forced bootstrap: every member shown (queued or in the census), or silence.
+            Case {
+                quiet: 120,
+                want: "wait",
+                fragment: "g-2 show(s) nothing in etcd",
+                ..case(
+                    "forced while a member shows nothing",
+                    ForcedBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .member("g-1")
+                        .member("g-2")
+                        .recovery("me", k(9), Some(force("me", Some(k(9)), later, false)))
+                        .queued("g-1", k(9)),
+                    k(9),
+                )
+            },
+            Case {
+                quiet: 120,
+                want: "wait",
+                fragment: "1 of --cluster-size 3 node(s) show nothing",
+                ..case(
+                    "forced with no members known and one node unaccounted for",
+                    ForcedBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery("me", k(9), Some(force("me", Some(k(9)), later, false)))
+                        .queued("g-1", k(9)),
+                    k(9),
+                )
+            },
+            Case {
+                quiet: 120,
+                fragment: "forced by the operator",
+                ..case(
+                    "forced with every member shown",
+                    ForcedBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .member("g-1")
+                        .member("g-2")
+                        .recovery("me", k(9), Some(force("me", Some(k(9)), later, false)))
+                        .queued("g-1", k(9))
+                        .reports("g-2", k(5)),
+                    k(9),
+                )
+            },
+            Case {
+                quiet: 30,
+                fragment: "forced by the operator",
+                ..case(
+                    "forced after the silence lasted",
+                    ForcedBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .member("g-1")
+                        .member("g-2")
+                        .recovery("me", k(9), Some(force("me", Some(k(9)), later, false)))
+                        .queued("g-1", k(9)),
+                    k(9),
+                )
+            },
             // Forced bootstrap: bound, unexpired; fresh/unknown/foreign only accepting loss.
             Case {
                 fragment: "loses at least 91 transaction(s)",
@@ -1334,18 +1698,53 @@ mod tests {
         assert_eq!(h[1].nodes, vec!["g-0".to_string(), "g-1".to_string()]);
         assert_eq!(h[1].newest, vec!["g-0".to_string()]);
         assert_eq!(h[1].running, vec!["g-0".to_string()]);
-        // Losses are counted against the longest history.
-        assert_eq!(transactions_lost(&k(90), &s).map(|(n, _)| n), Some(501));
-        assert_eq!(transactions_lost(&Position::known(V, 500), &s), None);
+        // Each other datadir loses what it holds past the candidate: all of another uuid.
+        let lost = |p: Position, forks: &[Fork], s: &ClusterSnapshot| {
+            transactions_lost(&p, forks, s).map(|l| (l.count, l.holders.join(",")))
+        };
+        assert_eq!(lost(k(90), &[], &s), Some((501, "g-2".into())));
+        assert_eq!(
+            lost(Position::known(V, 500), &[], &s),
+            Some((101, "g-0".into()))
+        );
         let one = Snap::default()
             .runs("g-0", k(100), NOW)
             .queued("g-1", k(90))
             .0;
-        assert_eq!(transactions_lost(&k(90), &one).map(|(n, _)| n), Some(10));
+        assert_eq!(lost(k(90), &[], &one), Some((10, "g-0".into())));
+        assert_eq!(lost(k(100), &[], &one), None);
+        assert_eq!(lost(Position::Fresh, &[], &one), Some((101, "g-0".into())));
+        // Two branches of U: g-0 and g-1 went on past 36 without the forced recovery, g-3
+        // through it.
+        let branches = Snap::default()
+            .reports("g-0", k(100))
+            .reports("g-1", k(90))
+            .reports("g-3", k(60))
+            .forked("g-3", &[fork_x()])
+            .reports("g-4", k(20))
+            .0;
+        let h = histories(&branches);
+        assert_eq!(h.len(), 2, "{h:?}");
         assert_eq!(
-            transactions_lost(&Position::Fresh, &one).map(|(n, _)| n),
-            Some(101)
+            h[0].nodes,
+            vec!["g-0", "g-1", "g-4"],
+            "the prefix joins the longest"
         );
+        assert_eq!(h[1].nodes, vec!["g-3"]);
+        assert_eq!(
+            h[1].branch.as_deref(),
+            Some("through forced recovery g-2@1 (from seqno 36)")
+        );
+        assert!(h[0]
+            .describe()
+            .contains("without forced recovery g-2@1 (past seqno 36)"));
+        // Forcing g-3 loses what g-0 holds past the split (100 - 36), not 100 - 60.
+        assert_eq!(
+            lost(k(60), &[fork_x()], &branches),
+            Some((64, "g-0".into()))
+        );
+        // Forcing g-0 loses g-3's 24 past the split.
+        assert_eq!(lost(k(100), &[], &branches), Some((24, "g-3".into())));
         // Unknown positions are named apart: no figure covers them.
         let unknown = Snap::default()
             .queued("g-0", k(90))

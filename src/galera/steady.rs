@@ -12,8 +12,8 @@ use tracing::{info, warn};
 use super::mysqld::ChildProc;
 use super::node::Node;
 use super::rules::{
-    eligibility, leader_action, non_primary_plan, recovery_mark_due, should_register, steady_due,
-    LeaderAction, NonPrimaryPlan,
+    eligibility, forks_due, leader_action, non_primary_plan, recovery_mark_due, should_register,
+    steady_due, LeaderAction, NonPrimaryPlan,
 };
 use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::{CensusEntry, StateValue};
@@ -158,6 +158,14 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                         recovery_mark = Some(id);
                     }
                     Err(e) => warn!("cannot write the recovery mark: {e}"),
+                }
+            }
+            if !snap.forks.is_empty() || snap.census.values().any(|c| !c.forks.is_empty()) {
+                let missing = forks_due(s, snap, &node.cfg.name, &node.forks());
+                if !missing.is_empty() {
+                    if let Err(e) = node.add_forks(&missing) {
+                        warn!("cannot record the cluster's forced recoveries in the datadir: {e}");
+                    }
                 }
             }
         }

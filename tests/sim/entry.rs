@@ -11,8 +11,9 @@ use galera_sidecar::etcd::snapshot::{
     BootstrapRecord, ClusterSnapshot, RecoveryRecord, StateValue,
 };
 use galera_sidecar::etcd::ClusterState;
+use galera_sidecar::galera::branches;
 use galera_sidecar::galera::plan::Plan;
-use galera_sidecar::galera::safety::{Action, Evidence, Verdict};
+use galera_sidecar::galera::safety::{self, Action, Evidence, Verdict};
 
 use super::etcd::{address, state, Cond, Dir, Key, Op, Val, NAMES};
 use super::node::{Entry, Then};
@@ -74,9 +75,11 @@ impl World {
             reachable,
             peers,
             n.data.mark.as_deref(),
+            &n.data.forks,
             n.since,
             self.now,
             self.cfg.cluster_size,
+            self.quiet_secs(),
         );
         product::decide(self.cfg.mutant, &o)
     }
@@ -89,10 +92,17 @@ impl World {
             local: &n.position,
             local_since: n.since,
             joined_recovery: n.data.mark.as_deref(),
+            forks: &n.data.forks,
             now: self.now,
             cluster_size: self.cfg.cluster_size,
+            quiet_secs: self.quiet_secs(),
         };
         product::gate(self.cfg.mutant, action, &ev)
+    }
+
+    /// `safety::member_quiet_secs` for the simulated lease TTL.
+    pub fn quiet_secs(&self) -> i64 {
+        safety::member_quiet_secs(std::time::Duration::from_secs(self.cfg.ttl as u64))
     }
 
     /// `lock::release`: delete the lock if it is still ours.
@@ -212,6 +222,10 @@ impl World {
             ];
             let _ = self.etcd.txn(&[], ops);
         }
+        // `add_forks`: after the transfer this datadir holds the running cluster's branch.
+        let cluster = branches::cluster_forks(&snap, NAMES[i]);
+        let own = self.nodes[i].data.forks.clone();
+        self.nodes[i].data.forks = branches::merged(&own, &[&cluster]);
         let peers: Vec<usize> = peers
             .iter()
             .filter_map(|(n, _)| NAMES.iter().position(|x| x == n))
@@ -323,6 +337,12 @@ impl World {
             reason: reason.into(),
         };
         ops.insert(0, Op::Put(Key::Bootstrap, Val::Bootstrap(record), 0));
+        let fork = rec
+            .as_ref()
+            .and_then(|r| branches::forced_fork(r, &self.nodes[i].position));
+        if let (Some(f), Some(r)) = (fork, &rec) {
+            ops.push(Op::Put(Key::Fork(i, r.at), Val::Fork(f), 0));
+        }
         self.nodes[i].entry = Entry::BootTxn {
             guard,
             rec,
@@ -348,6 +368,13 @@ impl World {
             None => return,
             Some(false) => return self.redecide(i, guard, "bootstrap record not written"),
             Some(true) => {}
+        }
+        if let Some(f) = rec
+            .as_ref()
+            .and_then(|r| branches::forced_fork(r, &self.nodes[i].position))
+        {
+            let own = self.nodes[i].data.forks.clone();
+            self.nodes[i].data.forks = branches::merged(&own, &[&[f]]);
         }
         let forced = rec.as_ref().and_then(|r| r.forced.clone());
         let accept = forced.as_ref().is_some_and(|f| f.accept_data_loss);

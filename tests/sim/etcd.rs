@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use galera_sidecar::etcd::snapshot::{
-    BootstrapRecord, CensusEntry, ClusterSnapshot, ForceRequest, LockEntry, NodeEntry, QueueEntry,
-    RecoveryRecord, ResyncRequest, StateValue,
+    BootstrapRecord, CensusEntry, ClusterSnapshot, ForceRequest, Fork, LockEntry, NodeEntry,
+    QueueEntry, RecoveryRecord, ResyncRequest, StateValue,
 };
 use galera_sidecar::etcd::ClusterState;
 use galera_sidecar::position::Position;
@@ -41,6 +41,8 @@ pub enum Key {
     Refused(usize),
     Resync(usize),
     Census(usize),
+    /// `forks/<winner>@<at>`.
+    Fork(usize, i64),
 }
 
 /// The directories `unchanged_since` and `prefix_empty` range over.
@@ -76,6 +78,7 @@ pub enum Val {
     Force(ForceRequest),
     Resync(ResyncRequest),
     Census(CensusEntry),
+    Fork(Fork),
 }
 
 #[derive(Debug, Clone)]
@@ -342,6 +345,9 @@ impl Etcd {
                 }
                 (Key::Resync(i), Val::Resync(r)) => {
                     s.resync.insert(name(i), r.clone());
+                }
+                (Key::Fork(..), Val::Fork(f)) => {
+                    s.forks.insert(f.id.clone(), f.clone());
                 }
                 (Key::Census(i), Val::Census(c)) => {
                     s.census.insert(name(i), c.clone());

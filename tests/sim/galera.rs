@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use galera_sidecar::etcd::snapshot::Fork;
 use galera_sidecar::position::Position;
 
 /// No commit (a fresh datadir).
@@ -30,6 +31,8 @@ pub struct Datadir {
     pub head: Option<CommitId>,
     pub prepared: bool,
     pub mark: Option<String>,
+    /// `galera-sidecar.forks`: the forced recoveries this datadir's history went through.
+    pub forks: Vec<Fork>,
 }
 
 #[derive(Debug, Clone)]

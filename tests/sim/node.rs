@@ -134,7 +134,8 @@ impl Node {
             (p.uuid(), matches!(p, Position::Fresh))
         }
         let material = history(&last.position) != history(&entry.position)
-            || last.running.as_ref().map(history) != entry.running.as_ref().map(history);
+            || last.running.as_ref().map(history) != entry.running.as_ref().map(history)
+            || last.forks != entry.forks;
         let moved = last.position != entry.position || last.running != entry.running;
         match refresh {
             None => material || moved,
@@ -272,7 +273,7 @@ impl World {
             address: address(i),
             at: self.now,
             running,
-            forks: vec![],
+            forks: self.nodes[i].data.forks.clone(),
         }
     }
 

@@ -85,9 +85,11 @@ pub fn observation<'a>(
     reachable: &'a BTreeSet<String>,
     peers: &'a [String],
     joined: Option<&'a str>,
+    forks: &'a [galera_sidecar::etcd::snapshot::Fork],
     since: i64,
     now: i64,
     cluster_size: usize,
+    quiet_secs: i64,
 ) -> Observation<'a> {
     Observation {
         snap,
@@ -96,8 +98,10 @@ pub fn observation<'a>(
         reachable,
         peers_answering: peers,
         joined_recovery: joined,
+        forks,
         local_since: since,
         now,
         cluster_size,
+        quiet_secs,
     }
 }

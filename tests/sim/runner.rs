@@ -220,5 +220,9 @@ pub fn report(s: &Schedule, out: &Outcome) -> String {
     for line in &out.trace {
         r += &format!("    {line}\n");
     }
+    r += "at the end:\n";
+    for (i, e) in out.end.iter().enumerate() {
+        r += &format!("    g-{i}: {e}\n");
+    }
     r
 }

@@ -7,9 +7,10 @@
 
 use galera_sidecar::etcd::snapshot::{CensusEntry, ClusterSnapshot, StateValue};
 use galera_sidecar::etcd::ClusterState;
+use galera_sidecar::galera::branches;
 use galera_sidecar::galera::heal::HEAL_IN_PLACE;
 use galera_sidecar::galera::rules::{
-    non_primary_plan, recovery_mark_due, steady_due, NonPrimaryPlan,
+    forks_due, non_primary_plan, recovery_mark_due, steady_due, NonPrimaryPlan,
 };
 use galera_sidecar::mysql::WsrepStatus;
 use galera_sidecar::position::Position;
@@ -134,6 +135,15 @@ impl World {
                 .and_then(|status| recovery_mark_due(&status, &snap, marked.as_deref()));
             if let Some(id) = due {
                 self.nodes[i].data.mark = Some(id);
+            }
+        }
+        if !snap.forks.is_empty() || snap.census.values().any(|c| !c.forks.is_empty()) {
+            if let Some(status) = self.status(i) {
+                let missing = forks_due(&status, &snap, NAMES[i], &self.nodes[i].data.forks);
+                if !missing.is_empty() {
+                    let own = self.nodes[i].data.forks.clone();
+                    self.nodes[i].data.forks = branches::merged(&own, &[&missing]);
+                }
             }
         }
         self.nodes[i].alive_at = Some(now);

@@ -184,10 +184,11 @@ impl World {
                 Election::Blocked { reason } => {
                     format!(
                         "queued: blocked: {}",
-                        reason.chars().take(40).collect::<String>()
+                        reason.chars().take(160).collect::<String>()
                     )
                 }
-                _ => "queued: recorded".into(),
+                Election::Recorded(r) => format!("queued: recorded {}", r.id()),
+                Election::Winner { name, .. } => format!("queued: {name} elected"),
             },
             Entry::Deciding { .. } => {
                 let reachable = self.reachable(i, &snap);
@@ -199,9 +200,11 @@ impl World {
                     &reachable,
                     &[],
                     n.data.mark.as_deref(),
+                    &n.data.forks,
                     n.since,
                     self.now,
                     self.cfg.cluster_size,
+                    self.quiet_secs(),
                 );
                 let s = decide(&o).sentence();
                 format!("deciding: {}", s.chars().take(60).collect::<String>())
@@ -322,7 +325,9 @@ impl World {
         d.head = Some(t.head);
         d.prepared = false;
         if t.sst {
+            // An SST deletes the joiner's files, our markers with them.
             d.mark = None;
+            d.forks.clear();
         }
     }
 
