@@ -2,7 +2,7 @@
 //! run by the entrypoint. After every fault, each committed row is checked row by row on
 //! every node (or, for a node that must keep its own data, in a copy of its datadir), and so
 //! is the cluster uuid. No operator command may silently overwrite data by SST. This file
-//! uses subnets 127.0.200–215.x.
+//! uses subnets 127.0.200–215.x (208: branches of one uuid).
 
 mod common;
 
@@ -882,4 +882,139 @@ fn etcd_blip_after_bootstrap_synced_keeps_mariadbd() {
     );
     ensure!(c, cluster_uuid(&c) == uuid, "uuid changed");
     assert_every_row_everywhere(&c, &want, &uuid);
+}
+
+/// A forced recovery from behind, then a second full outage. g-0 is forced at seqno 10 while
+/// g-1 and g-2 hold 20 (the runbook allows it: the loss is printed); the forced cluster
+/// commits 5 more, so g-0 and the others hold two branches of ONE uuid whose seqnos overlap
+/// (15 against 20). After the outage nothing compares those seqnos: the election blocks on
+/// two branches, `status` shows both, every datadir keeps its rows. The operator then keeps
+/// the old branch by forcing g-1: g-2 joins it, g-0 is refused — never overwritten.
+#[test]
+fn forced_recovery_from_behind_then_outage_keeps_both_branches() {
+    let mut c = steady_cluster(208, 3);
+    c.write_rows(0, 1, 10);
+    let uuid = cluster_uuid(&c);
+    c.nodes[0].kill9();
+    c.check("g-0 evicted", || c.wait_until_registered(2));
+    c.write_rows(1, 11, 10);
+    c.kill_all();
+    c.start(0);
+    c.check("g-0 queued", || {
+        c.wait_status("g-0 queued", DECISION_TIMEOUT, |s| {
+            member(s, "g-0").is_some_and(|m| m["queued"] == true)
+        })
+    });
+    let out = c.cli(&["force-bootstrap", "g-0"]);
+    let said = common::stdout(&out);
+    ensure!(
+        c,
+        out.status.success(),
+        "force-bootstrap g-0: {}",
+        common::stderr(&out)
+    );
+    ensure!(
+        c,
+        said.contains("g-1: not reported") && said.contains("loses no reported transaction"),
+        "the loss report (g-1 and g-2 are down: nothing of theirs is reported): {said}"
+    );
+    c.check("g-0 bootstraps (after g-1 and g-2 stayed silent)", || {
+        c.wait_until_registered(1)
+    });
+    ensure!(
+        c,
+        !etcd_keys(&c, &key(&c, "forks/")).is_empty(),
+        "no fork recorded in etcd"
+    );
+    ensure!(
+        c,
+        c.nodes[0].datadir().join("galera-sidecar.forks").exists(),
+        "g-0's datadir does not list the forced recovery"
+    );
+    c.write_rows(0, 100, 5);
+    c.kill_all();
+    // The second outage: g-0 first (its forced recovery is over), then the others.
+    c.start(0);
+    c.check("g-0 queued again", || {
+        c.wait_status("g-0 queued", DECISION_TIMEOUT, |s| {
+            member(s, "g-0").is_some_and(|m| m["queued"] == true)
+        })
+    });
+    let offsets = c.log_offsets();
+    c.start(1);
+    c.start(2);
+    c.check("two branches shown, nobody chosen", || {
+        c.wait_status("all queued, two branches flagged", DECISION_TIMEOUT, |s| {
+            ["g-0", "g-1", "g-2"]
+                .iter()
+                .all(|n| member(s, n).is_some_and(|m| m["queued"] == true))
+                && s["flags"].to_string().contains("through forced recovery")
+                && s["flags"].to_string().contains("without forced recovery")
+        })
+    });
+    c.check("the election says why", || {
+        common::wait_until("the blocked election", DECISION_TIMEOUT, || {
+            c.nodes[1].log().contains("hold two branches of cluster")
+        })
+    });
+    let s = c.status();
+    ensure!(
+        c,
+        ["g-0", "g-1", "g-2"].iter().all(|n| !registered(&s, n)),
+        "someone was chosen: {s}"
+    );
+    ensure!(
+        c,
+        c.bootstrappers_since(&offsets).is_empty(),
+        "bootstrapped: {:?}",
+        c.bootstrappers_since(&offsets)
+    );
+    let scratch = c.root.path().join("scratch");
+    let forced = offline_rows(&c.nodes[0], &scratch);
+    ensure!(
+        c,
+        forced == rows(&[(1, 10), (100, 5)]),
+        "g-0's branch: {forced:?}"
+    );
+    let old = offline_rows(&c.nodes[1], &scratch);
+    ensure!(c, old == rows(&[(1, 20)]), "g-1's branch: {old:?}");
+    // The operator keeps the old branch.
+    let out = c.cli(&["force-bootstrap", "g-1"]);
+    let said = common::stdout(&out);
+    ensure!(
+        c,
+        out.status.success(),
+        "force-bootstrap g-1: {}",
+        common::stderr(&out)
+    );
+    ensure!(
+        c,
+        said.contains("loses at least") && said.contains("(held by g-0)"),
+        "the loss counts g-0's commits past the split, not a seqno difference: {said}"
+    );
+    c.check("g-1 and g-2 recovered, g-0 refused", || {
+        c.wait_status("g-0 refused as another branch", STEADY_TIMEOUT, |s| {
+            refusal(s, "g-0").is_some_and(|r| r.contains("two branches"))
+                && registered(s, "g-1")
+                && registered(s, "g-2")
+        })
+    });
+    let s = c.status();
+    let r = refusal(&s, "g-0").unwrap_or_default();
+    ensure!(c, !r.contains("resync"), "the refusal advises resync: {r}");
+    ensure!(c, cluster_uuid(&c) == uuid, "uuid changed");
+    for i in [1, 2] {
+        ensure!(
+            c,
+            c.count_rows(i) == Some(20),
+            "g-{i} holds {:?} rows",
+            c.count_rows(i)
+        );
+    }
+    let kept = offline_rows(&c.nodes[0], &scratch.join("after"));
+    ensure!(
+        c,
+        kept == rows(&[(1, 10), (100, 5)]),
+        "g-0's branch was touched: {kept:?}"
+    );
 }

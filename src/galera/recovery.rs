@@ -54,6 +54,27 @@ pub fn stale_record(snap: &ClusterSnapshot, r: &RecoveryRecord, now: i64) -> Opt
     None
 }
 
+/// Is a bootstrap under way: begun (`P/bootstrap`, or the record's `bootstrapped_at`: either
+/// key alone may be lost) by a node that has not queued again since? An operator's request
+/// must not replace a recovery whose winner bootstraps; one whose bootstrap ended (a second
+/// outage) it may.
+fn bootstrap_under_way(snap: &ClusterSnapshot) -> bool {
+    let queued_since = |node: &str, at: i64| {
+        snap.queue
+            .get(node)
+            .is_some_and(|q| q.queued_at.is_some_and(|t| t > at))
+    };
+    let by_key = snap
+        .bootstrap
+        .as_ref()
+        .is_some_and(|b| !queued_since(&b.node, b.at));
+    let by_record = snap.recovery.as_ref().is_some_and(|r| {
+        r.bootstrapped_at
+            .is_some_and(|at| !queued_since(&r.winner, at))
+    });
+    by_key || by_record
+}
+
 /// The outcome of an election over a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Election {
@@ -96,7 +117,7 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize, now: i64) -> Election 
             .recovery
             .as_ref()
             .is_some_and(|r| r.forced.as_ref() == Some(req));
-        let bootstrapped = snap.bootstrap.is_some();
+        let bootstrapped = bootstrap_under_way(snap);
         let current = queued.get(forced).map(queued_position);
         let cluster = safety::cluster_uuid(snap);
         let problem = force_request_problem(req, current.as_ref(), cluster.as_deref(), now);
@@ -602,7 +623,26 @@ mod tests {
             at: 1,
             reason: "recovery".into(),
         });
-        assert_eq!(elect(&s, 3, NOW), Election::Recorded(rec));
+        assert_eq!(elect(&s, 3, NOW), Election::Recorded(rec.clone()));
+        // With P/bootstrap lost, the record itself shows the bootstrap under way.
+        s.bootstrap = None;
+        let mut booted = rec.clone();
+        booted.bootstrapped_at = Some(1);
+        s.recovery = Some(booted.clone());
+        assert_eq!(elect(&s, 3, NOW), Election::Recorded(booted));
+        // Once the winner queued again (its bootstrap ended: a second outage), the operator's
+        // request is obeyed.
+        if let Some(q) = s.queue.get_mut("g-1") {
+            q.queued_at = Some(5);
+        }
+        assert!(matches!(
+            elect(&s, 3, NOW),
+            Election::Winner {
+                replaces_record: true,
+                forced: Some(_),
+                ..
+            }
+        ));
     }
 
     #[test]
