@@ -850,6 +850,7 @@ async fn record_bootstrap(
     uuid: &str,
     replace_uuid: bool,
     census: crate::etcd::snapshot::CensusEntry,
+    fork: Option<&Fork>,
 ) -> anyhow::Result<()> {
     let k = node.etcd.keys.clone();
     // A pause (SIGSTOP, partition) may have cost us the lease meanwhile: the bootstrap itself
@@ -877,6 +878,11 @@ async fn record_bootstrap(
             }
         }
         Some(u) => warn!("bootstrapped cluster uuid {uuid} differs from etcd's {u}"),
+    }
+    if let Some(f) = fork {
+        node.etcd
+            .put(&k.fork(&f.id), &serde_json::to_string(f)?, None)
+            .await?;
     }
     let snap = node.etcd.snapshot().await?;
     node.register(&snap, Some(census)).await?;
@@ -1088,6 +1094,24 @@ async fn bootstrap_locked(
     if let Err(e) = datadir::write_init_ok(&node.cfg.opts.datadir, owner) {
         warn!("cannot write init.ok: {e}");
     }
+    // A forced recovery of a datadir whose position was unknown: the fork is where mariadbd
+    // actually started, known only now (before any client can commit: nothing is registered).
+    let late_fork = match (&fork, &rec) {
+        (None, Some(r)) if !matches!(position, Position::Fresh) => super::branches::forced_fork(
+            r,
+            &Position::known(&uuid, status.last_committed().unwrap_or(-1)),
+        ),
+        _ => None,
+    };
+    if let Some(f) = &late_fork {
+        if let Err(e) = node.add_forks(std::slice::from_ref(f)) {
+            // Without it this datadir would be taken for the branch it left: stop here.
+            let _ = child.stop(node.cfg.opts.stop_timeout).await;
+            anyhow::bail!(
+                "recording the forced recovery in the datadir failed ({e:#}); stopped mariadbd"
+            );
+        }
+    }
     // From here mariadbd serves a Primary Component: an etcd error must not stop it. Record the
     // bootstrap (retrying, a log line every 5 s); the running loop registers and restores
     // P/uuid by itself if this gives up.
@@ -1105,7 +1129,15 @@ async fn bootstrap_locked(
     let start = tokio::time::Instant::now();
     let mut last_log = start - Duration::from_secs(60);
     loop {
-        match record_bootstrap(node, &uuid, replace_uuid, census.clone()).await {
+        match record_bootstrap(
+            node,
+            &uuid,
+            replace_uuid,
+            census.clone(),
+            late_fork.as_ref(),
+        )
+        .await
+        {
             Ok(()) => {
                 info!("bootstrap of {me} complete: Synced, Primary, registered");
                 break;

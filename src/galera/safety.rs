@@ -763,11 +763,49 @@ fn join(ev: &Evidence) -> Verdict {
         }
         published.push((r, p.seqno().unwrap_or(-1), at));
     }
+    let unknown = matches!(
+        ev.local,
+        Position::Unknown | Position::Known { seqno: -1, .. }
+    );
+    if unknown {
+        // Where an unknown datadir stands on the history is unknown too: it is on the running
+        // cluster's line only if it went through exactly the same forced recoveries.
+        let theirs = super::branches::cluster_forks(snap, ev.me);
+        let of_uuid = |f: &&Fork| mine.is_none_or(|u| u == f.uuid);
+        let differ = theirs
+            .iter()
+            .filter(of_uuid)
+            .find(|f| !ev.forks.iter().any(|m| m.id == f.id))
+            .map(|f| {
+                (
+                    f,
+                    "the running cluster went through it, this datadir did not",
+                )
+            })
+            .or_else(|| {
+                ev.forks
+                    .iter()
+                    .filter(of_uuid)
+                    .find(|m| !theirs.iter().any(|f| f.id == m.id))
+                    .map(|f| {
+                        (
+                            f,
+                            "this datadir went through it, the running cluster did not",
+                        )
+                    })
+            });
+        if let Some((f, how)) = differ {
+            return Verdict::Refuse(format!(
+                "this datadir's position is unknown (it could not be recovered) and the forced \
+                 recovery {} continued cluster {} from seqno {} ({how}): it may hold commits \
+                 past that point that the running cluster lacks, and joining would overwrite \
+                 them by SST. Find its position, then keep it or discard it (docs/operations.md, \
+                 \"A datadir of unknown position\")",
+                f.id, f.uuid, f.seqno
+            ));
+        }
+    }
     if let Some(rec) = &snap.recovery {
-        let unknown = matches!(
-            ev.local,
-            Position::Unknown | Position::Known { seqno: -1, .. }
-        );
         if unknown && rec.winner != ev.me && ev.joined_recovery != Some(rec.id().as_str()) {
             return Verdict::Refuse(format!(
                 "this datadir's position is unknown (it could not be recovered) and it did not take \
@@ -1233,6 +1271,37 @@ mod tests {
                     Join,
                     running.clone().recovery("g-0", k(50), None),
                     k(-1),
+                )
+            },
+            Case {
+                want: "refuse",
+                fragment: "(the running cluster went through it, this datadir did not)",
+                ..case(
+                    "unknown position, the running cluster went through a fork (record gone)",
+                    Join,
+                    running.clone().forked("g-1", &[fork_x()]),
+                    Position::Unknown,
+                )
+            },
+            Case {
+                forks: vec![fork_x()],
+                want: "refuse",
+                fragment: "(this datadir went through it, the running cluster did not)",
+                ..case(
+                    "unknown position that went through a fork the running cluster did not",
+                    Join,
+                    running.clone(),
+                    Position::Unknown,
+                )
+            },
+            Case {
+                forks: vec![fork_x()],
+                fragment: "position unknown",
+                ..case(
+                    "unknown position on the running cluster's branch",
+                    Join,
+                    running.clone().forked("g-1", &[fork_x()]),
+                    Position::Unknown,
                 )
             },
             Case {

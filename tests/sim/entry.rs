@@ -14,6 +14,7 @@ use galera_sidecar::etcd::ClusterState;
 use galera_sidecar::galera::branches;
 use galera_sidecar::galera::plan::Plan;
 use galera_sidecar::galera::safety::{self, Action, Evidence, Verdict};
+use galera_sidecar::position::Position;
 
 use super::etcd::{address, state, Cond, Dir, Key, Op, Val, NAMES};
 use super::node::{Entry, Then};
@@ -369,10 +370,10 @@ impl World {
             Some(false) => return self.redecide(i, guard, "bootstrap record not written"),
             Some(true) => {}
         }
-        if let Some(f) = rec
+        let fork = rec
             .as_ref()
-            .and_then(|r| branches::forced_fork(r, &self.nodes[i].position))
-        {
+            .and_then(|r| branches::forced_fork(r, &self.nodes[i].position));
+        if let Some(f) = fork.clone() {
             let own = self.nodes[i].data.forks.clone();
             self.nodes[i].data.forks = branches::merged(&own, &[&[f]]);
         }
@@ -391,6 +392,17 @@ impl World {
         };
         if let Some(r) = &rec {
             self.booted.push(r.id());
+        }
+        // A forced recovery of an unknown position: the fork is where mariadbd started.
+        let late_fork = match (&fork, &rec) {
+            (None, Some(r)) if self.nodes[i].position != Position::Fresh => {
+                branches::forced_fork(r, &self.g.position_of(head))
+            }
+            _ => None,
+        };
+        if let Some(f) = late_fork.clone() {
+            let own = self.nodes[i].data.forks.clone();
+            self.nodes[i].data.forks = branches::merged(&own, &[&[f]]);
         }
         let d = &mut self.nodes[i].data;
         d.head = Some(head);
@@ -416,11 +428,18 @@ impl World {
         self.nodes[i].entry = Entry::Booted {
             guard,
             replace_uuid: accept,
+            fork: late_fork.zip(rec.map(|r| r.at)),
         };
     }
 
     /// `record_bootstrap`, then the lock is released.
-    pub fn booted(&mut self, i: usize, guard: i64, replace_uuid: bool) {
+    pub fn booted(
+        &mut self,
+        i: usize,
+        guard: i64,
+        replace_uuid: bool,
+        fork: Option<(galera_sidecar::etcd::snapshot::Fork, i64)>,
+    ) {
         self.renew_if_lost(i);
         let Some(c) = self.comp_of[i].and_then(|c| self.g.comps.get(&c)) else {
             return;
@@ -438,6 +457,11 @@ impl World {
                 let _ = self.etcd.txn(&[Cond::UuidIs(u.clone())], vec![put]);
             }
             Some(_) => {}
+        }
+        if let Some((f, at)) = fork {
+            let _ = self
+                .etcd
+                .txn(&[], vec![Op::Put(Key::Fork(i, at), Val::Fork(f), 0)]);
         }
         let snap = self.etcd.snapshot();
         let census = self.census_entry_for(i, &live, Some(live.clone()));

@@ -36,7 +36,13 @@ pub enum Entry {
         at: i64,
     },
     /// mariadbd bootstrapped and Synced: `record_bootstrap`, then release the lock.
-    Booted { guard: i64, replace_uuid: bool },
+    /// `fork`: a forced recovery's fork known only once mariadbd started (an unknown
+    /// position), with the record's time, to put in `P/forks/`.
+    Booted {
+        guard: i64,
+        replace_uuid: bool,
+        fork: Option<(galera_sidecar::etcd::snapshot::Fork, i64)>,
+    },
     /// The `queue()` loop; `pending`: a winner to record (its txn runs next).
     Queued {
         queued_lease: i64,

@@ -275,7 +275,8 @@ impl World {
             Entry::Booted {
                 guard,
                 replace_uuid,
-            } => self.booted(i, guard, replace_uuid),
+                fork,
+            } => self.booted(i, guard, replace_uuid, fork),
             Entry::Queued {
                 queued_lease,
                 pending,
