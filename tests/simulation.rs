@@ -148,6 +148,16 @@ fn f2_unknown_position_is_not_overwritten() {
 }
 
 #[test]
+fn f1_forced_unknown_position_records_its_fork() {
+    survives(sim::cases::f1_forced_unknown_position());
+}
+
+#[test]
+fn f2_unknown_position_after_the_record_is_lost() {
+    survives(sim::cases::f2_unknown_after_record_lost());
+}
+
+#[test]
 fn f4_record_without_bootstrap_key_is_re_elected() {
     survives(sim::cases::f4_record_outlives_bootstrap());
 }

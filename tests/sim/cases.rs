@@ -143,3 +143,103 @@ pub fn l1_removed_member() -> Case {
         (140, Partition { sides: vec![0, 1, 1] }),
     ])
 }
+
+/// F2, second form — the operator forces g-3 (hand-written, accepting loss) and later g-1;
+/// g-3, whose position is unknown after a crash with prepared transactions, is refused beside
+/// the recovery it did not join, as it should be; then etcd is wiped, the record is gone, the
+/// cluster goes STEADY, and g-3 joined by SST, losing its commits past the forced position.
+/// An unknown datadir now joins only a cluster that went through the same forced recoveries.
+#[rustfmt::skip]
+pub fn f2_unknown_after_record_lost() -> Case {
+    case(Finding::UnknownOverwritten, 5641, 4, 350, vec![
+        (18, Crash { node: 0, down_for: 24, prepared: false, lose_pvc: false }),
+        (18, Crash { node: 1, down_for: 38, prepared: false, lose_pvc: false }),
+        (18, Crash { node: 2, down_for: 21, prepared: false, lose_pvc: false }),
+        (18, Crash { node: 3, down_for: 11, prepared: false, lose_pvc: false }),
+        (22, RawForce { node: 3, raw: Raw::Valid }),
+        (28, Crash { node: 0, down_for: 21, prepared: false, lose_pvc: false }),
+        (28, Crash { node: 1, down_for: 13, prepared: false, lose_pvc: false }),
+        (28, Crash { node: 2, down_for: 30, prepared: false, lose_pvc: false }),
+        (28, Crash { node: 3, down_for: 12, prepared: false, lose_pvc: false }),
+        (37, Force { node: 0, expires: 30, accept: false }),
+        (41, Force { node: 1, expires: 30, accept: false }),
+        (48, Partition { sides: vec![2, 1, 2, 0] }),
+        (53, RemoveMember { node: 1, force: false }),
+        (59, LoseKey { pick: 53 }),
+        (69, RawForce { node: 0, raw: Raw::Expired }),
+        (70, RawResync { node: 0, raw: Raw::Expired }),
+        (77, Crash { node: 3, down_for: 18, prepared: true, lose_pvc: false }),
+        (79, Force { node: 1, expires: 2, accept: false }),
+        (83, Partition { sides: vec![0, 1, 1, 1] }),
+        (97, EtcdWipe),
+        (98, Partition { sides: vec![0, 0, 1, 0] }),
+        (114, Crash { node: 0, down_for: 7, prepared: false, lose_pvc: false }),
+        (114, Crash { node: 1, down_for: 5, prepared: false, lose_pvc: false }),
+        (114, Crash { node: 2, down_for: 7, prepared: false, lose_pvc: false }),
+        (114, Crash { node: 3, down_for: 17, prepared: false, lose_pvc: false }),
+        (115, Crash { node: 1, down_for: 27, prepared: false, lose_pvc: false }),
+        (129, Force { node: 1, expires: 30, accept: false }),
+        (144, Crash { node: 3, down_for: 6, prepared: false, lose_pvc: false }),
+        (174, EtcdWipe),
+        (179, Crash { node: 3, down_for: 9, prepared: false, lose_pvc: false }),
+        (194, Force { node: 1, expires: 2, accept: false }),
+        (197, Heal),
+        (200, Crash { node: 0, down_for: 40, prepared: false, lose_pvc: false }),
+        (206, Pause { node: 0, secs: 28 }),
+        (224, RemoveMember { node: 1, force: false }),
+        (229, Crash { node: 0, down_for: 37, prepared: false, lose_pvc: false }),
+        (241, Crash { node: 0, down_for: 29, prepared: false, lose_pvc: false }),
+        (241, Crash { node: 1, down_for: 16, prepared: false, lose_pvc: false }),
+        (241, Crash { node: 2, down_for: 22, prepared: false, lose_pvc: false }),
+        (241, Crash { node: 3, down_for: 20, prepared: true, lose_pvc: false }),
+        (253, Crash { node: 0, down_for: 16, prepared: false, lose_pvc: false }),
+        (253, Crash { node: 1, down_for: 16, prepared: true, lose_pvc: false }),
+        (253, Crash { node: 2, down_for: 17, prepared: false, lose_pvc: false }),
+        (253, Crash { node: 3, down_for: 7, prepared: false, lose_pvc: false }),
+        (258, RawForce { node: 1, raw: Raw::WrongPosition }),
+        (260, Heal),
+    ])
+}
+
+/// F1, second form — g-0's position is unknown (prepared transactions) and the operator
+/// forces it accepting loss: it starts from seqno 5 and its cluster commits; a later
+/// re-election compared its seqno with the others' (no fork was recorded for an unknown
+/// position) and g-0 rejoined g-1 by IST over its own commits. The fork is now recorded where
+/// mariadbd actually started.
+#[rustfmt::skip]
+pub fn f1_forced_unknown_position() -> Case {
+    case(Finding::Branches, 2286, 5, 350, vec![
+        (15, Force { node: 4, expires: 2, accept: false }),
+        (23, Crash { node: 0, down_for: 36, prepared: true, lose_pvc: false }),
+        (32, Force { node: 3, expires: 30, accept: false }),
+        (35, Resync { node: 1, expires: 60 }),
+        (55, Crash { node: 0, down_for: 3, prepared: false, lose_pvc: false }),
+        (55, Crash { node: 1, down_for: 15, prepared: false, lose_pvc: false }),
+        (55, Crash { node: 2, down_for: 34, prepared: false, lose_pvc: false }),
+        (55, Crash { node: 3, down_for: 25, prepared: false, lose_pvc: false }),
+        (55, Crash { node: 4, down_for: 17, prepared: false, lose_pvc: false }),
+        (60, Pause { node: 0, secs: 17 }),
+        (63, Resync { node: 4, expires: 2 }),
+        (69, Partition { sides: vec![1, 0, 1, 2, 1] }),
+        (75, RemoveMember { node: 2, force: true }),
+        (77, EtcdWipe),
+        (103, Force { node: 3, expires: 2, accept: false }),
+        (115, Resync { node: 0, expires: 600 }),
+        (116, Crash { node: 1, down_for: 8, prepared: false, lose_pvc: false }),
+        (143, LoseKey { pick: 20 }),
+        (151, Force { node: 0, expires: 600, accept: true }),
+        (163, Crash { node: 0, down_for: 3, prepared: false, lose_pvc: false }),
+        (174, Resync { node: 4, expires: 60 }),
+        (191, Crash { node: 0, down_for: 21, prepared: false, lose_pvc: false }),
+        (202, SetRecovery { force: true }),
+        (214, Crash { node: 0, down_for: 27, prepared: false, lose_pvc: false }),
+        (214, Crash { node: 1, down_for: 19, prepared: false, lose_pvc: false }),
+        (214, Crash { node: 2, down_for: 3, prepared: false, lose_pvc: false }),
+        (214, Crash { node: 3, down_for: 9, prepared: false, lose_pvc: false }),
+        (214, Crash { node: 4, down_for: 5, prepared: false, lose_pvc: false }),
+        (227, Heal),
+        (251, SetRecovery { force: true }),
+        (253, Crash { node: 0, down_for: 10, prepared: false, lose_pvc: false }),
+        (260, Heal),
+    ])
+}
