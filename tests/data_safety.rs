@@ -928,7 +928,10 @@ fn forced_recovery_from_behind_then_outage_keeps_both_branches() {
     );
     ensure!(
         c,
-        c.nodes[0].datadir().join("galera-sidecar.forks").exists(),
+        c.nodes[0]
+            .datadir()
+            .join("galera-sidecar.forks.log")
+            .exists(),
         "g-0's datadir does not list the forced recovery"
     );
     c.write_rows(0, 100, 5);

@@ -135,13 +135,13 @@ pub struct CensusEntry {
     /// Primary Component when the node is also registered (`nodes/`); non-Primary otherwise.
     #[serde(default)]
     pub running: Option<Position>,
-    /// The forced recoveries this datadir's history went through (its `galera-sidecar.forks`
+    /// The forced recoveries this datadir's history went through (its `galera-sidecar.forks.log`
     /// file): which branch of its uuid it holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forks: Vec<Fork>,
 }
 
-/// `P/forks/<id>`, and an entry of a datadir's `galera-sidecar.forks`: the operator's forced
+/// `P/forks/<id>`, and an entry of a datadir's `galera-sidecar.forks.log`: the operator's forced
 /// recovery `id` continued cluster `uuid` from `seqno`. From then on the uuid has two
 /// branches: a datadir of that uuid past `seqno` holds the forced cluster's commits only if
 /// its history went through this fork (it lists it), else the commits of the history the

@@ -5,7 +5,7 @@
 //! comparable on one line, never across branches.
 //!
 //! The forks are known from `P/forks/` and from every census entry (each datadir lists the
-//! forks its history went through, in `galera-sidecar.forks`), so that etcd losing its keys
+//! forks its history went through, in `galera-sidecar.forks.log`), so that etcd losing its keys
 //! does not erase them while one datadir of the forced branch reports.
 
 use std::collections::BTreeMap;

@@ -113,8 +113,11 @@ pub fn write_recovery_joined(
 }
 
 /// The forced recoveries this datadir's history went through (one JSON array): which branch
-/// of its uuid it holds (see `branches`). Wiped with the data.
-pub const FORKS: &str = "galera-sidecar.forks";
+/// of its uuid it holds (see `branches`). Wiped with the data by a resync. Named `*.log` so
+/// that an SST keeps it: a mariabackup SST deletes the joiner's top-level files except a few
+/// patterns (`*.log` among them), an rsync SST keeps every top-level file; the entrypoint
+/// writes the cluster's forks into it before the transfer.
+pub const FORKS: &str = "galera-sidecar.forks.log";
 
 /// The forks this datadir lists ([`FORKS`]); none when the file is absent. An unreadable or
 /// corrupt file is an error naming the file: without it this datadir's branch is unknown.

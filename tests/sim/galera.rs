@@ -31,7 +31,7 @@ pub struct Datadir {
     pub head: Option<CommitId>,
     pub prepared: bool,
     pub mark: Option<String>,
-    /// `galera-sidecar.forks`: the forced recoveries this datadir's history went through.
+    /// `galera-sidecar.forks.log`: the forced recoveries this datadir's history went through.
     pub forks: Vec<Fork>,
 }
 

@@ -326,9 +326,9 @@ impl World {
         d.head = Some(t.head);
         d.prepared = false;
         if t.sst {
-            // An SST deletes the joiner's files, our markers with them.
+            // An SST deletes the joiner's files, the recovery mark with them (the forks file
+            // is named so that it survives: it was written with the cluster's forks before).
             d.mark = None;
-            d.forks.clear();
         }
     }
 
