@@ -153,6 +153,11 @@ fn f1_forced_unknown_position_records_its_fork() {
 }
 
 #[test]
+fn f1_fork_known_only_from_a_lost_census() {
+    survives(sim::cases::f1_fork_known_only_from_a_lost_census());
+}
+
+#[test]
 fn f2_unknown_position_after_the_record_is_lost() {
     survives(sim::cases::f2_unknown_after_record_lost());
 }

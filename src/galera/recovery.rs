@@ -257,7 +257,21 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize, now: i64) -> Election 
         }
     }
     // Seqnos are comparable only on one line: a datadir on another branch of the uuid (a
-    // forced recovery continued it from an older position) is another history.
+    // forced recovery continued it from an older position) is another history. Which forks a
+    // datadir went through its census entry says: without it, its branch is unknown.
+    let silent: Vec<String> = participants
+        .iter()
+        .filter(|(n, p)| p.seqno().is_some_and(|s| s >= 0) && !snap.census.contains_key(*n))
+        .map(|(n, _)| {
+            format!("{n}'s census entry (the forced recoveries its datadir went through)")
+        })
+        .collect();
+    if !silent.is_empty() {
+        return Election::Waiting {
+            present,
+            missing: silent,
+        };
+    }
     if let Some((best_name, _)) = best {
         let known = known_forks(snap);
         let best_pos = participants
@@ -370,9 +384,25 @@ mod tests {
             s.members.insert(m.to_string(), "10.0.0.1".into());
         }
         for (n, p) in queued {
-            s.queue.insert(n.to_string(), q(p.clone()));
+            enqueue(&mut s, n, p.clone());
         }
         s
+    }
+
+    /// `name` queued at `p`, having reported itself in the census first (as every entrypoint
+    /// does before it queues).
+    fn enqueue(s: &mut ClusterSnapshot, name: &str, p: Position) {
+        s.census.insert(
+            name.to_string(),
+            crate::etcd::snapshot::CensusEntry {
+                position: p.clone(),
+                address: "10.0.0.1".into(),
+                at: 1,
+                running: None,
+                forks: vec![],
+            },
+        );
+        s.queue.insert(name.to_string(), q(p));
     }
 
     fn winner(e: &Election) -> Option<(&str, i64)> {
@@ -551,16 +581,16 @@ mod tests {
         let k = |s| Position::known(U, s);
         let mut s = snap(&[], &[("a", k(3)), ("b", k(4))]);
         assert!(matches!(elect(&s, 3, NOW), Election::Waiting { .. }));
-        s.queue.insert("c".into(), q(k(1)));
+        enqueue(&mut s, "c", k(1));
         assert_eq!(winner(&elect(&s, 3, NOW)), Some(("b", 4)));
         // Without P/uuid, agreement among the queued decides the uuid.
         s.uuid = None;
         assert_eq!(winner(&elect(&s, 3, NOW)), Some(("b", 4)));
         // A lost PVC (fresh datadir) counts as present and does not block the others' data.
-        s.queue.insert("c".into(), q(Position::Fresh));
+        enqueue(&mut s, "c", Position::Fresh);
         assert_eq!(winner(&elect(&s, 3, NOW)), Some(("b", 4)));
         // Disagreement without P/uuid → blocked.
-        s.queue.insert("c".into(), q(Position::known(V, 100)));
+        enqueue(&mut s, "c", Position::known(V, 100));
         let e = elect(&s, 3, NOW);
         assert!(matches!(e, Election::Blocked { .. }), "{e:?}");
         assert_eq!(winner(&e), None);
@@ -808,8 +838,20 @@ mod tests {
             ),
             e => panic!("seqnos of two branches compared: {e:?}"),
         }
-        // With etcd's P/forks/ lost, the census still shows the fork.
+        // With etcd's P/forks/ lost, the census still shows the fork; without g-2's census
+        // entry its branch is unknown: the election waits for it.
         assert!(s.forks.is_empty());
+        let mut lost = s.clone();
+        lost.census.remove("g-2");
+        match elect(&lost, 3, NOW) {
+            Election::Waiting { missing, .. } => {
+                assert_eq!(
+                    missing,
+                    vec!["g-2's census entry (the forced recoveries its datadir went through)"]
+                )
+            }
+            e => panic!("elected without g-2's census: {e:?}"),
+        }
         // Once g-0 and g-1 are on the forced branch too (resynced, rejoined), the most
         // advanced of the line wins as usual.
         for n in ["g-0", "g-1"] {

@@ -547,6 +547,14 @@ fn ahead_or_foreign(ev: &Evidence, uuid: &str, seqno: i64) -> Option<String> {
                 split_sentence(fork)
             ));
         }
+        if matches!(p, Position::Known { seqno: s, .. } if *s >= 0)
+            && !ev.snap.census.contains_key(n)
+        {
+            return Some(format!(
+                "{n} reports {p} but has no census entry: which forced recoveries its datadir \
+                 went through (its branch) is unknown until it reports again"
+            ));
+        }
         match p {
             Position::Fresh => {}
             Position::Unknown | Position::Known { seqno: -1, .. } => {
@@ -963,7 +971,17 @@ mod tests {
             );
             self
         }
+        /// `n`'s census entry lost (etcd lost the key).
+        fn without_census(mut self, n: &str) -> Self {
+            self.0.census.remove(n);
+            self
+        }
+        /// Queued at `p` (having reported `p` in the census first, unless it reported
+        /// already).
         fn queued(mut self, n: &str, p: Position) -> Self {
+            if !self.0.census.contains_key(n) {
+                self = self.reports(n, p.clone());
+            }
             self.0.queue.insert(
                 n.into(),
                 QueueEntry {
@@ -1339,6 +1357,20 @@ mod tests {
                 ..case("nothing to join", Join, Snap::default().uuid(U), k(5))
             },
             // Automatic recovery bootstrap: nobody reports more, nothing foreign or unknown.
+            Case {
+                want: "refuse",
+                fragment: "g-1 reports 6b3a1f0e-1c2d-11ef-9a7b-0242ac120002:5 but has no census entry",
+                ..case(
+                    "elected, but a queued node's branch is unknown (its census key lost)",
+                    RecoveryBootstrap,
+                    Snap::default()
+                        .uuid(U)
+                        .recovery("me", k(9), None)
+                        .queued("g-1", k(5))
+                        .without_census("g-1"),
+                    k(9),
+                )
+            },
             Case {
                 ..case(
                     "elected, the most advanced",

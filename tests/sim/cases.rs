@@ -243,3 +243,25 @@ pub fn f1_forced_unknown_position() -> Case {
         (260, Heal),
     ])
 }
+
+/// F1, third form — g-1 is forced accepting loss at 11 and its cluster commits to 15; etcd is
+/// wiped (`P/forks/` gone) and then g-1's census key is lost: the only report of its fork.
+/// The election ran on g-1's queue entry alone, took it for g-0's line, and g-1 rejoined g-0
+/// by IST over its commits. An election now waits for every data-holding participant's census
+/// entry (its branch), and the recovery gate refuses beside a node without one.
+#[rustfmt::skip]
+pub fn f1_fork_known_only_from_a_lost_census() -> Case {
+    case(Finding::Branches, 79864, 3, 246, vec![
+        (44, Crash { node: 0, down_for: 5, prepared: false, lose_pvc: false }),
+        (44, Crash { node: 1, down_for: 1, prepared: false, lose_pvc: false }),
+        (71, Partition { sides: vec![0, 2, 1] }),
+        (102, Crash { node: 2, down_for: 40, prepared: false, lose_pvc: false }),
+        (116, Crash { node: 0, down_for: 3, prepared: false, lose_pvc: false }),
+        (126, Force { node: 1, expires: 600, accept: true }),
+        (162, Crash { node: 1, down_for: 13, prepared: false, lose_pvc: false }),
+        (203, Heal),
+        (208, Crash { node: 0, down_for: 31, prepared: false, lose_pvc: false }),
+        (226, EtcdWipe),
+        (236, LoseKey { pick: 52 }),
+    ])
+}
