@@ -923,6 +923,11 @@ fn forced_recovery_from_behind_then_outage_keeps_both_branches() {
     });
     ensure!(
         c,
+        c.nodes[0].log().contains("g-1,g-2 show(s) nothing in etcd"),
+        "the forced bootstrap did not wait for the silent members"
+    );
+    ensure!(
+        c,
         !etcd_keys(&c, &key(&c, "forks/")).is_empty(),
         "no fork recorded in etcd"
     );

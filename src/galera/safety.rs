@@ -705,8 +705,9 @@ fn forced_bootstrap(ev: &Evidence) -> Verdict {
             return Verdict::Wait(format!(
                 "{silent}: a member whose mariadbd runs while etcd shows nothing of it (etcd lost \
                  its keys, its entrypoint paused) would make a second Primary Component; waiting \
-                 {left}s more for it to report (every member queued, or {}s of silence)",
-                ev.quiet_secs
+                 for every member to report, or until the forced record is {}s old (at {})",
+                ev.quiet_secs,
+                rec.at + ev.quiet_secs
             ));
         }
     }
