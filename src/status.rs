@@ -831,6 +831,20 @@ pub async fn remove_member(etcd: &Etcd, name: &str, force: bool) -> anyhow::Resu
     let mut when = vec![present(&member)];
     if !force {
         when.push(absent(&etcd.keys.node(name)));
+        // A member whose mariadbd runs outside any Primary Component (a partition) may hold
+        // the newest commits: recoveries and heals must keep waiting for it.
+        let snap = etcd.snapshot().await?;
+        if let Some(running) = snap.census.get(name).and_then(|c| c.running.as_ref()) {
+            anyhow::bail!(
+                "the mariadbd of {name} runs ({running}, outside any Primary Component unless it \
+                 is registered): it may hold the newest commits, and once removed nothing waits \
+                 for it; nothing written. Stop it first (or use --force)"
+            );
+        }
+        when.push(crate::etcd::unchanged_since(
+            &etcd.keys.census(name),
+            snap.revision,
+        ));
     }
     let txn = etcd_client::Txn::new()
         .when(when)

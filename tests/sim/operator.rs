@@ -122,6 +122,15 @@ impl World {
         let mut conds = vec![Cond::Present(Key::Member(node))];
         if !force {
             conds.push(Cond::Absent(Key::Node(node)));
+            let snap = self.etcd.snapshot();
+            let running = snap
+                .census
+                .get(NAMES[node])
+                .is_some_and(|c| c.running.is_some());
+            if running {
+                return Err("its mariadbd runs (census)".into());
+            }
+            conds.push(Cond::KeyUnchangedSince(Key::Census(node), snap.revision));
         }
         match self.etcd.txn(&conds, vec![Op::Del(Key::Member(node))]) {
             Ok(true) => Ok("member removed".into()),
