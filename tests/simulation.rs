@@ -183,7 +183,6 @@ fn f8_heal_in_place_never_makes_a_second_primary() {
 }
 
 #[test]
-#[ignore = "documented limit L1: remove-member of the newest holder (docs/recovery.md)"]
 fn l1_removed_member_keeps_its_commits() {
     survives(sim::cases::l1_removed_member());
 }

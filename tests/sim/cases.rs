@@ -129,11 +129,12 @@ pub fn f8_heal_beside_running() -> Case {
     ])
 }
 
-/// L1 (documented in docs/recovery.md: "remove only members that stopped cleanly") — g-2
-/// runs non-Primary behind a partition holding the newest commits; the operator removes it
-/// (the CLI checks `nodes/` only, not the census that shows its mariadbd running); g-1 heals
-/// in place without it, and when g-2 reconnects Galera overwrites its newer commits by IST
-/// over a diverged history of the same uuid (not the SST the documentation describes).
+/// L1 — g-2 runs non-Primary behind a partition holding the newest commits; the operator
+/// removes it (the CLI checked `nodes/` only, not the census that shows its mariadbd running);
+/// g-1 heals in place without it, and when g-2 reconnects Galera overwrites its newer commits
+/// by IST over a diverged history. `remove-member` now refuses a member whose census shows
+/// its mariadbd running; removing a *stopped* member that holds the newest commits stays a
+/// documented limit (docs/recovery.md).
 #[rustfmt::skip]
 pub fn l1_removed_member() -> Case {
     case(Finding::RemovedMember, 44767, 3, 140, vec![
