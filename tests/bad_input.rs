@@ -746,6 +746,12 @@ fn garbage_in_every_etcd_key_and_a_corrupt_grastate_never_crash_nor_touch_the_da
             b"bad/name".to_vec(),
             "force-bootstrap",
         ),
+        (
+            "forks/x",
+            "forks/g-2@17",
+            b"{oops".to_vec(),
+            "not a fork record",
+        ),
     ];
     for (i, (case, k, garbage, shows)) in cases.iter().enumerate() {
         let cluster = format!("bad{i}");
@@ -845,6 +851,25 @@ fn garbage_in_every_etcd_key_and_a_corrupt_grastate_never_crash_nor_touch_the_da
         "set-state names the accepted values: {}",
         stderr(&out)
     );
+
+    // A corrupt forks file (which branch of the history this datadir holds): the entrypoint
+    // exits with an error naming the file and what to do, before touching anything else.
+    let forks = dd.join("galera-sidecar.forks.log");
+    std::fs::write(&forks, b"[{\"id\": 3").expect("write the forks file");
+    let before_forks = snapshot(&dd);
+    let cluster = "badforks";
+    put(key(cluster, "state"), b"RECOVERY".to_vec());
+    put(key(cluster, "uuid"), uuid.clone().into_bytes());
+    let from = c.nodes[0].log().len();
+    c.nodes[0].start(&ep, cluster);
+    let code = c.nodes[0].wait_exit(Duration::from_secs(40));
+    let log = c.nodes[0].log()[from..].to_string();
+    assert_eq!(code, Some(1), "corrupt forks file: exit 1:\n{log}");
+    for n in ["galera-sidecar.forks.log", "not a list of forks", "Restore it"] {
+        assert!(log.contains(n), "corrupt forks file: `{n}` not in:\n{log}");
+    }
+    assert_nothing_lost("corrupt forks file", &before_forks, &dd);
+    std::fs::remove_file(&forks).expect("remove the forks file");
 
     // A corrupt, then a truncated grastate.dat: the position comes from InnoDB
     // (--wsrep-recover), a warning names the file, and the file is kept byte for byte.
