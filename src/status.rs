@@ -105,6 +105,8 @@ pub struct StatusReport {
     /// The histories (uuid, highest seqno, holders) the nodes report; two or more means two
     /// clusters' data exist side by side.
     pub histories: Vec<History>,
+    /// The commit high-water mark the leader last wrote.
+    pub hwm: Option<crate::etcd::snapshot::Mark>,
     pub members: Vec<MemberRow>,
     /// Why no node's live state was asked for (e.g. no monitor user configured).
     pub live_skipped: Option<String>,
@@ -206,6 +208,7 @@ pub fn report_at(cluster: &str, snap: &ClusterSnapshot, now: i64) -> StatusRepor
         force_bootstrap: snap.force_bootstrap.clone(),
         force_bootstrap_ignored: force_bootstrap_ignored(snap, now),
         histories: safety::histories(snap),
+        hwm: snap.hwm.clone(),
         members,
         live_skipped: None,
         flags: vec![],
@@ -241,17 +244,25 @@ pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String
         f.push(why);
     } else if let Some(req) = &snap.force_bootstrap {
         let forks = crate::galera::branches::forks_of(snap, &req.node);
-        if let Some(l) = reported_position(snap, &req.node)
-            .and_then(|p| safety::transactions_lost(&p, forks, snap))
+        let position = reported_position(snap, &req.node);
+        let by_mark = position
+            .as_ref()
+            .map(|p| safety::mark_loss_sentence(&req.node, p, forks, snap))
+            .unwrap_or_default();
+        if let Some(l) = position
+            .as_ref()
+            .and_then(|p| safety::transactions_lost(p, forks, snap))
         {
             f.push(format!(
-                "force-bootstrap of {} pending: choosing it loses at least {} transaction(s) of {} (held by {}){}",
+                "force-bootstrap of {} pending: choosing it loses at least {} transaction(s) of {} (held by {}){}{by_mark}",
                 req.node,
                 l.count,
                 l.uuid,
                 l.holders.join(","),
                 safety::unknown_positions_sentence(snap, &req.node)
             ));
+        } else if !by_mark.is_empty() {
+            f.push(format!("force-bootstrap of {} pending{by_mark}", req.node));
         }
     }
     let state = snap.known_state();
@@ -475,6 +486,15 @@ pub fn render_table(r: &StatusReport) -> String {
         _ => "-".into(),
     };
     say!("leader     {leader}");
+    if let Some(m) = &r.hwm {
+        say!(
+            "hwm        {}:{} (commit high-water mark, written by {} at {})",
+            m.uuid,
+            m.seqno,
+            m.by,
+            m.at
+        );
+    }
     say!(
         "lock       {}",
         r.lock_holder
@@ -730,7 +750,18 @@ pub async fn force_bootstrap(
             l.holders.join(",")
         ),
         None => format!("choosing {name} loses no reported transaction"),
-    } + &safety::unknown_positions_sentence(&snap, name);
+    } + &safety::unknown_positions_sentence(&snap, name)
+        + &position
+            .as_ref()
+            .map(|p| {
+                safety::mark_loss_sentence(
+                    name,
+                    p,
+                    crate::galera::branches::forks_of(&snap, name),
+                    &snap,
+                )
+            })
+            .unwrap_or_default();
     let problem = match &position {
         None if !accept_data_loss => Some(format!(
             "{name} has not reported its position (start its entrypoint first, it reports before \

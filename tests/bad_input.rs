@@ -865,7 +865,11 @@ fn garbage_in_every_etcd_key_and_a_corrupt_grastate_never_crash_nor_touch_the_da
     let code = c.nodes[0].wait_exit(Duration::from_secs(40));
     let log = c.nodes[0].log()[from..].to_string();
     assert_eq!(code, Some(1), "corrupt forks file: exit 1:\n{log}");
-    for n in ["galera-sidecar.forks.log", "not a list of forks", "Restore it"] {
+    for n in [
+        "galera-sidecar.forks.log",
+        "not a list of forks",
+        "Restore it",
+    ] {
         assert!(log.contains(n), "corrupt forks file: `{n}` not in:\n{log}");
     }
     assert_nothing_lost("corrupt forks file", &before_forks, &dd);

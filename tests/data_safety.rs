@@ -898,6 +898,18 @@ fn forced_recovery_from_behind_then_outage_keeps_both_branches() {
     c.nodes[0].kill9();
     c.check("g-0 evicted", || c.wait_until_registered(2));
     c.write_rows(1, 11, 10);
+    // The leader's commit high-water mark catches up with the last commit (written every
+    // 5 s while it moves): a force-bootstrap of g-0 then says what it loses although g-1
+    // and g-2 will be down and report nothing.
+    let last: i64 = c.nodes[1]
+        .wsrep("wsrep_last_committed")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("g-1's last committed seqno\n{}", c.logs()));
+    c.check("the high-water mark reaches the last commit", || {
+        c.wait_status("hwm current", DECISION_TIMEOUT, |s| {
+            s["hwm"]["seqno"].as_i64() == Some(last)
+        })
+    });
     c.kill_all();
     c.start(0);
     c.check("g-0 queued", || {
@@ -917,6 +929,20 @@ fn forced_recovery_from_behind_then_outage_keeps_both_branches() {
         c,
         said.contains("g-1: not reported") && said.contains("loses no reported transaction"),
         "the loss report (g-1 and g-2 are down: nothing of theirs is reported): {said}"
+    );
+    // ... but the mark knows: exactly the transactions g-1 committed past g-0.
+    let g0: i64 = c.status()["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|r| r["name"] == "g-0"))
+        .and_then(|r| r["position"].as_str())
+        .and_then(|p| p.rsplit(':').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("g-0's position in status\n{}", c.logs()));
+    let by_mark = format!("choosing g-0 loses at least {} transaction(s)", last - g0);
+    ensure!(
+        c,
+        said.contains("by the commit high-water mark") && said.contains(&by_mark),
+        "the mark's loss estimate ({by_mark}, mark {last}, g-0 at {g0}): {said}"
     );
     c.check("g-0 bootstraps (after g-1 and g-2 stayed silent)", || {
         c.wait_until_registered(1)

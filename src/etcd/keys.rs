@@ -18,6 +18,7 @@ pub enum KeyRef<'a> {
     Bootstrap,
     Recovery,
     ForceBootstrap,
+    Hwm,
     Node(&'a str),
     Queue(&'a str),
     Seqno(&'a str),
@@ -55,6 +56,10 @@ impl Keys {
     }
     pub fn leader(&self) -> String {
         self.k("leader")
+    }
+    /// `hwm`: the commit high-water mark (permanent).
+    pub fn hwm(&self) -> String {
+        self.k("hwm")
     }
     pub fn lock(&self) -> String {
         self.k("lock")
@@ -133,6 +138,7 @@ impl Keys {
             "bootstrap" => KeyRef::Bootstrap,
             "recovery" => KeyRef::Recovery,
             "force-bootstrap" => KeyRef::ForceBootstrap,
+            "hwm" => KeyRef::Hwm,
             _ => {
                 let named = |dir: &str| {
                     rest.strip_prefix(dir)
@@ -183,6 +189,7 @@ mod tests {
         assert_eq!(k.classify(&k.uuid()), Some(KeyRef::Uuid));
         assert_eq!(k.classify(&k.leader()), Some(KeyRef::Leader));
         assert_eq!(k.classify(&k.lock()), Some(KeyRef::Lock));
+        assert_eq!(k.classify(&k.hwm()), Some(KeyRef::Hwm));
         assert_eq!(k.classify(&k.bootstrap()), Some(KeyRef::Bootstrap));
         assert_eq!(k.classify(&k.recovery()), Some(KeyRef::Recovery));
         assert_eq!(

@@ -141,6 +141,21 @@ pub struct CensusEntry {
     pub forks: Vec<Fork>,
 }
 
+/// `P/hwm`: the commit high-water mark — the last committed position the leader saw, written
+/// every few seconds while it changes. Permanent (it must outlive the leader): a recovery or
+/// a force-bootstrap from below it loses at least the difference. `forks`: the ids of the
+/// forced recoveries the leader's datadir went through (its branch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    pub uuid: String,
+    pub seqno: i64,
+    /// When it was written (unix time), and by which node.
+    pub at: i64,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forks: Vec<String>,
+}
+
 /// `P/forks/<id>`, and an entry of a datadir's `galera-sidecar.forks.log`: the operator's forced
 /// recovery `id` continued cluster `uuid` from `seqno`. From then on the uuid has two
 /// branches: a datadir of that uuid past `seqno` holds the forced cluster's commits only if
@@ -230,6 +245,8 @@ pub struct ClusterSnapshot {
     pub census: BTreeMap<String, CensusEntry>,
     /// `P/forks/<id>`: every forced recovery that continued a uuid from a position.
     pub forks: BTreeMap<String, Fork>,
+    /// `P/hwm`: the commit high-water mark.
+    pub hwm: Option<Mark>,
     /// Values that did not parse, one sentence each.
     pub warnings: Vec<String>,
 }
@@ -386,6 +403,11 @@ impl ClusterSnapshot {
                     n.to_string(),
                     serde_json::from_str(v).map_err(|e| format!("not a census entry: {e}"))?,
                 );
+            }
+            KeyRef::Hwm => {
+                self.hwm = Some(
+                    serde_json::from_str(v).map_err(|e| format!("not a high-water mark: {e}"))?,
+                )
             }
             KeyRef::Fork(id) => {
                 let f: Fork =

@@ -312,6 +312,48 @@ pub fn recovery_mark_due(
     (same_uuid && marked != Some(id.as_str())).then_some(id)
 }
 
+/// How often, at most, the leader writes the commit high-water mark while it moves: 12 writes
+/// a minute under write load, none while idle.
+pub const MARK_INTERVAL_SECS: i64 = 5;
+
+/// The commit high-water mark the leader should write now, or `None`: only the leader, Synced
+/// and Primary; when there is no mark, the mark is of another uuid or branch, or its seqno
+/// moved and the last write is `MARK_INTERVAL_SECS` old. Never lowered on the same line.
+pub fn mark_due(
+    s: &WsrepStatus,
+    snap: &ClusterSnapshot,
+    me: &str,
+    leader: bool,
+    forks: &[crate::etcd::snapshot::Fork],
+    now: i64,
+) -> Option<crate::etcd::snapshot::Mark> {
+    if !(leader && s.is_synced() && s.is_primary()) {
+        return None;
+    }
+    let uuid = s.cluster_state_uuid().to_ascii_lowercase();
+    let seqno = s.last_committed().filter(|n| *n >= 0)?;
+    if uuid.is_empty() {
+        return None;
+    }
+    let mine: Vec<String> = forks
+        .iter()
+        .filter(|f| f.uuid == uuid)
+        .map(|f| f.id.clone())
+        .collect();
+    let due = match &snap.hwm {
+        None => true,
+        Some(m) if m.uuid != uuid || m.forks != mine => true,
+        Some(m) => seqno > m.seqno && now - m.at >= MARK_INTERVAL_SECS,
+    };
+    due.then(|| crate::etcd::snapshot::Mark {
+        uuid,
+        seqno,
+        at: now,
+        by: me.to_string(),
+        forks: mine,
+    })
+}
+
 /// The forks this Synced, Primary node's datadir must list and does not (`own`): those its
 /// registered peers list (a transfer — SST or IST — made it their branch). Empty when nothing
 /// is missing, or while this node is not Synced and Primary in the registered nodes' cluster.
@@ -633,6 +675,79 @@ mod tests {
             non_primary_plan("g-0", &me_at_20, &two, 3, long, grace),
             Some(NonPrimaryPlan::Stay(t)) if t.contains("two histories")
         ));
+    }
+
+    #[test]
+    fn mark_due_table() {
+        use crate::etcd::snapshot::{Fork, Mark};
+        let synced = |seqno: &str| {
+            WsrepStatus::from_rows([
+                ("wsrep_local_state_comment", "Synced"),
+                ("wsrep_local_state", "4"),
+                ("wsrep_cluster_status", "Primary"),
+                ("wsrep_cluster_state_uuid", U),
+                ("wsrep_last_committed", seqno),
+                ("wsrep_ready", "ON"),
+            ])
+        };
+        let mark = |seqno: i64, at: i64, forks: Vec<String>| ClusterSnapshot {
+            hwm: Some(Mark {
+                uuid: U.into(),
+                seqno,
+                at,
+                by: "g-0".into(),
+                forks,
+            }),
+            ..Default::default()
+        };
+        let x = Fork {
+            id: "g-2@7".into(),
+            uuid: U.into(),
+            seqno: 3,
+        };
+        let none = ClusterSnapshot::default();
+        let now = 1_000;
+        let due = |s: &WsrepStatus, snap: &ClusterSnapshot, leader: bool, forks: &[Fork]| {
+            mark_due(s, snap, "g-0", leader, forks, now).map(|m| (m.seqno, m.forks))
+        };
+        assert_eq!(
+            due(&synced("9"), &none, true, &[]),
+            Some((9, vec![])),
+            "no mark yet"
+        );
+        assert_eq!(due(&synced("9"), &none, false, &[]), None, "not the leader");
+        let joined = status("Joined", "3", "Primary", U);
+        assert_eq!(due(&joined, &none, true, &[]), None, "not Synced");
+        assert_eq!(
+            due(&synced("9"), &mark(5, now - 5, vec![]), true, &[]),
+            Some((9, vec![])),
+            "moved, last write 5 s old"
+        );
+        assert_eq!(
+            due(&synced("9"), &mark(5, now - 2, vec![]), true, &[]),
+            None,
+            "moved, but written 2 s ago: at most every 5 s"
+        );
+        assert_eq!(
+            due(&synced("9"), &mark(9, now - 60, vec![]), true, &[]),
+            None,
+            "idle: no write"
+        );
+        assert_eq!(
+            due(&synced("4"), &mark(9, now - 60, vec![]), true, &[]),
+            None,
+            "never lowered on one line"
+        );
+        assert_eq!(
+            due(
+                &synced("4"),
+                &mark(9, now - 1, vec![]),
+                true,
+                std::slice::from_ref(&x)
+            ),
+            Some((4, vec!["g-2@7".to_string()])),
+            "another branch (a forced recovery): replaced at once"
+        );
     }
 
     #[test]

@@ -351,6 +351,56 @@ pub fn transactions_lost(
     worst
 }
 
+/// How many transactions below the commit high-water mark `candidate` (listing `forks`) is,
+/// with the mark, when both are on one line of one uuid (the mark names the forced
+/// recoveries the leader's datadir went through). `None` when it is not below, or when the
+/// mark is of another uuid or branch (then it says nothing about this candidate).
+pub fn mark_loss<'a>(
+    candidate: &Position,
+    forks: &[Fork],
+    snap: &'a ClusterSnapshot,
+) -> Option<(i64, &'a crate::etcd::snapshot::Mark)> {
+    let m = snap.hwm.as_ref()?;
+    let Position::Known { uuid, seqno } = candidate else {
+        return None;
+    };
+    if *uuid != m.uuid || *seqno < 0 || *seqno >= m.seqno {
+        return None;
+    }
+    let known = known_forks(snap);
+    let theirs: Vec<Fork> = known
+        .iter()
+        .filter(|k| m.forks.contains(&k.id))
+        .cloned()
+        .collect();
+    // A fork the mark lists but no datadir or etcd key describes: its seqno is unknown.
+    if theirs.len() != m.forks.len() {
+        return None;
+    }
+    let mark = Position::known(&m.uuid, m.seqno);
+    if split(candidate, forks, &mark, &theirs, &known).is_some() {
+        return None;
+    }
+    Some((m.seqno - seqno, m))
+}
+
+/// The sentence for [`mark_loss`], empty when it says nothing.
+pub fn mark_loss_sentence(
+    name: &str,
+    candidate: &Position,
+    forks: &[Fork],
+    snap: &ClusterSnapshot,
+) -> String {
+    match mark_loss(candidate, forks, snap) {
+        Some((n, m)) => format!(
+            "; by the commit high-water mark ({}:{}, written by {} at {}) choosing {name} loses \
+             at least {n} transaction(s)",
+            m.uuid, m.seqno, m.by, m.at
+        ),
+        None => String::new(),
+    }
+}
+
 /// The nodes other than `except` whose reported position is unknown (their recovery failed):
 /// they may hold commits no reported position shows, so no loss figure covers them.
 pub fn unknown_positions<'a>(snap: &'a ClusterSnapshot, except: &str) -> Vec<&'a str> {
@@ -1847,6 +1897,34 @@ mod tests {
         );
         // Forcing g-0 loses g-3's 24 past the split.
         assert_eq!(lost(k(100), &[], &branches), Some((24, "g-3".into())));
+        // The commit high-water mark: what no reported position shows.
+        let mut marked = one.clone();
+        let mark = |seqno: i64, forks: Vec<String>| crate::etcd::snapshot::Mark {
+            uuid: U.into(),
+            seqno,
+            at: NOW - 3,
+            by: "g-0".into(),
+            forks,
+        };
+        marked.hwm = Some(mark(130, vec![]));
+        assert_eq!(mark_loss(&k(90), &[], &marked).map(|(n, _)| n), Some(40));
+        assert_eq!(mark_loss(&k(130), &[], &marked), None, "at the mark");
+        assert_eq!(
+            mark_loss(&Position::known(V, 5), &[], &marked),
+            None,
+            "another uuid"
+        );
+        assert!(mark_loss_sentence("g-1", &k(90), &[], &marked)
+            .contains("choosing g-1 loses at least 40 transaction(s)"));
+        // A mark of the forced branch says nothing about a datadir of the old one past the
+        // split, and counts for one of its own branch.
+        let mut b = branches.clone();
+        b.hwm = Some(mark(80, vec!["g-2@1".into()]));
+        assert_eq!(mark_loss(&k(60), &[fork_x()], &b).map(|(n, _)| n), Some(20));
+        assert_eq!(mark_loss(&k(50), &[], &b), None);
+        // A mark naming a fork nobody describes any more: no claim.
+        b.hwm = Some(mark(80, vec!["g-9@9".into()]));
+        assert_eq!(mark_loss(&k(60), &[], &b), None);
         // Unknown positions are named apart: no figure covers them.
         let unknown = Snap::default()
             .queued("g-0", k(90))

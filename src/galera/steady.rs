@@ -12,8 +12,8 @@ use tracing::{info, warn};
 use super::mysqld::ChildProc;
 use super::node::Node;
 use super::rules::{
-    eligibility, forks_due, leader_action, non_primary_plan, recovery_mark_due, should_register,
-    steady_due, LeaderAction, NonPrimaryPlan,
+    eligibility, forks_due, leader_action, mark_due, non_primary_plan, recovery_mark_due,
+    should_register, steady_due, LeaderAction, NonPrimaryPlan, MARK_INTERVAL_SECS,
 };
 use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::{CensusEntry, StateValue};
@@ -455,6 +455,31 @@ async fn tick(
             resign(node, &snap, &why).await?;
         }
         LeaderAction::Keep => node.state.current.leader = mine,
+    }
+
+    // The commit high-water mark, written by the leader (fenced on its leadership, never
+    // over a mark written since this snapshot).
+    if let (Some(s), Some(l)) = (status, snap.leader.as_ref().filter(|_| mine)) {
+        let now = crate::etcd::unix_now();
+        if let Some(m) = mark_due(s, &snap, &me, true, &node.forks(), now) {
+            let first = snap
+                .hwm
+                .as_ref()
+                .is_none_or(|h| h.uuid != m.uuid || h.forks != m.forks);
+            let value = serde_json::to_string(&m).unwrap_or_default();
+            let txn = Txn::new()
+                .when(vec![
+                    Compare::create_revision(k.leader(), CompareOp::Equal, l.create_revision),
+                    crate::etcd::unchanged_since(&k.hwm(), snap.revision),
+                ])
+                .and_then(vec![crate::etcd::put_op(&k.hwm(), &value, None)]);
+            if node.etcd.txn(txn).await?.succeeded && first {
+                info!(
+                    "commit high-water mark {}:{} recorded (then every {MARK_INTERVAL_SECS} s while it moves)",
+                    m.uuid, m.seqno
+                );
+            }
+        }
     }
     Ok(())
 }
