@@ -275,7 +275,9 @@ async fn follows_leader_changes_without_failed_connections() {
     // The same leader put again: same bytes, no reload.
     let unchanged = || {
         sc.log()
-            .matches("127.0.60.3:33306: rendered config unchanged, no reload")
+            .matches(
+                "127.0.60.3:33306, backups in order none: rendered config unchanged, no reload",
+            )
             .count()
     };
     let seen = unchanged();
@@ -293,8 +295,9 @@ async fn follows_leader_changes_without_failed_connections() {
         .await
         .expect("delete leader");
     wait_until_async("the delete is seen", Duration::from_secs(10), || async {
-        sc.log()
-            .contains("no leader in etcd: keeping the running config (127.0.60.3:33306)")
+        sc.log().contains(
+            "no leader in etcd: keeping the running config (127.0.60.3:33306; backups none)",
+        )
     })
     .await;
     assert_eq!(sc.reloads(), 1);

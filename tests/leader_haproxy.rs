@@ -1,6 +1,7 @@
 //! Leader election and haproxy end to end (docs/design.md §5): real etcd, three real Galera nodes each
 //! run by `galera-sidecar galera` (with the default `--lease-ttl`, 10 s), and TWO real
-//! haproxies each run by `galera-sidecar haproxy` on loopback ports. Health check:
+//! haproxies each run by `galera-sidecar haproxy` on loopback ports (the leader as the normal
+//! server, the other members as backups). Health check:
 //! `mysql-check` (`checker serve` is not in this branch yet), with the password-less
 //! `'haproxy'@'%'` user created on the running cluster.
 //!
@@ -272,18 +273,20 @@ impl Bed {
         println!("  campaign: {}", line.trim());
     }
 
-    /// Both haproxies route to node `n`: the rendered file names it (and nothing else), the
-    /// status says so.
+    /// Both haproxies route to node `n`: the rendered file names it as the one normal server
+    /// and the other nodes only as backups, the status says so.
     fn assert_routes(&self, n: usize, case: &str) {
         let ip = self.ip(n);
         for (i, h) in self.hx.iter().enumerate() {
             wait_routes(h, &ip);
             let cfg = h.rendered();
-            for other in (0..3).filter(|&o| o != n) {
+            for other in 0..3 {
+                let line = format!("server {0} {0}:3306 check", self.ip(other));
+                let want = if other == n { "\n" } else { " backup\n" };
                 assert!(
-                    !cfg.contains(&format!("{}:3306", self.ip(other))),
-                    "{case}: hx{i}'s config still names {}:\n{cfg}",
-                    self.ip(other)
+                    cfg.contains(&format!("{line}{want}")),
+                    "{case}: hx{i}'s config lacks `{line}{}`:\n{cfg}",
+                    want.trim_end()
                 );
             }
         }
@@ -456,7 +459,7 @@ fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// Wait until haproxy's rendered config and status name `ip` as the leader.
 fn wait_routes(h: &Sidecar, ip: &str) {
-    let line = format!("server {ip} {ip}:3306 check");
+    let line = format!("server {ip} {ip}:3306 check\n");
     let ok = wait_for(Duration::from_secs(20), || {
         h.rendered().contains(&line)
             && h.status()

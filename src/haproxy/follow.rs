@@ -1,7 +1,9 @@
 //! `galera-sidecar haproxy`: keep haproxy pointed at the etcd leader.
 //!
-//! The loop: a watch on `P/leader` (resilient: reconnects, re-reads) feeds leader values;
-//! [`decide`] (pure) turns the value and the running config into keep / refuse / apply; an
+//! The loop: a watch on the cluster's prefix (resilient: reconnects, re-reads) feeds the values
+//! of `P/leader` and `P/members/` ([`EtcdView`], sent only when they change); [`decide`] (pure)
+//! turns them and the running config into keep / refuse / apply — the leader as the normal
+//! server, the other members as `backup` servers in name order ([`backups`]); an
 //! apply renders, validates with `haproxy -c`, replaces the config file, reloads through the
 //! master CLI (listening sockets are handed over: no refused connection), persists the config
 //! as the last good one, and — when the leader changed — ends the sessions old workers still
@@ -29,7 +31,7 @@
 //! be healthy, and haproxy's health check guards it. SIGTERM/SIGINT → haproxy soft stop
 //! (bounded), exit 0. haproxy dying → exit 1 naming it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,12 +42,22 @@ use tracing::{error, info, warn};
 
 use super::process::{check_config, parse_show_proc, socket_command, Haproxy};
 use super::readiness::{parse_servers_state, ServerState};
-use super::render::{render, Leader, RenderOptions, BUILTIN_TEMPLATE};
+use super::render::{
+    backups, describe_backups, render, Backup, Leader, RenderOptions, BUILTIN_TEMPLATE,
+};
 use super::state::{read_last_good, write_last_good, Paths, Status, FILE_MODE};
 use crate::checker::state_file::write_atomic;
 use crate::cli::{ConfigError, GlobalOpts, HaproxyOpts};
+use crate::etcd::keys::KeyRef;
 use crate::etcd::watch::{watch, WatchEvent};
 use crate::etcd::{unix_now, Etcd, EtcdConfig, Keys};
+
+/// What the sidecar reads from etcd: `P/leader` (None: absent) and `P/members/<name>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdView {
+    pub leader: Option<String>,
+    pub members: BTreeMap<String, String>,
+}
 
 /// What to do with a leader value from etcd.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +69,7 @@ pub enum Decision {
     /// Validate and load this config.
     Apply {
         leader: Leader,
+        backups: Vec<Backup>,
         config: String,
         reason: String,
     },
@@ -67,18 +80,23 @@ fn describe(l: Option<&Leader>) -> String {
         .unwrap_or_else(|| "no leader".into())
 }
 
-/// Decide what a leader value (`None`: no `P/leader`) means for the running config (pure).
+/// Decide what etcd's view (`leader` None: no `P/leader`) means for the running config (pure):
+/// the leader as the normal server, the other members as backups in name order. `routed` and
+/// `routed_backups`: what the running config names (for the reason only; the bytes decide).
 pub fn decide(
     running_cfg: &str,
     routed: Option<&Leader>,
-    view: Option<&str>,
+    routed_backups: &[Backup],
+    leader: Option<&str>,
+    members: &BTreeMap<String, String>,
     backend_port: u16,
-    render: impl Fn(&Leader) -> Result<String, String>,
+    render: impl Fn(&Leader, &[Backup]) -> Result<String, String>,
 ) -> Decision {
-    let Some(value) = view else {
+    let Some(value) = leader else {
         return Decision::Keep(format!(
-            "no leader in etcd: keeping the running config ({})",
-            describe(routed)
+            "no leader in etcd: keeping the running config ({}; backups {})",
+            describe(routed),
+            describe_backups(routed_backups)
         ));
     };
     let leader = match Leader::parse(value, backend_port) {
@@ -90,7 +108,13 @@ pub fn decide(
             ))
         }
     };
-    let config = match render(&leader) {
+    let (backups, skipped) = backups(&leader, members, backend_port);
+    let skipped = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(" (ignored: {})", skipped.join("; "))
+    };
+    let config = match render(&leader, &backups) {
         Ok(c) => c,
         Err(e) => {
             return Decision::Refuse(format!(
@@ -100,25 +124,47 @@ pub fn decide(
             ))
         }
     };
+    let servers = format!("backups in order {}{skipped}", describe_backups(&backups));
     if config == running_cfg {
         return Decision::Keep(format!(
-            "leader {}: rendered config unchanged, no reload",
+            "leader {}, {servers}: rendered config unchanged, no reload",
             leader.address
         ));
     }
+    let same = |a: &Leader| a.host == leader.host && a.port == leader.port;
     let reason = match routed {
-        Some(r) if r.host == leader.host && r.port == leader.port => format!(
-            "leader {} unchanged but the rendered config differs (template or options)",
+        Some(r) if same(r) && routed_backups != backups.as_slice() => {
+            format!(
+                "leader {} unchanged, backups changed from {} to {} (P/members changed)",
+                leader.address,
+                describe_backups(routed_backups),
+                describe_backups(&backups)
+            ) + &skipped
+        }
+        Some(r) if same(r) => format!(
+            "leader {} unchanged but the rendered config differs (template or options); {servers}",
             leader.address
         ),
-        other => format!(
-            "leader changed from {} to {}",
-            describe(other),
-            leader.address
-        ),
+        other => {
+            // The first backup already takes the traffic wherever the old leader is marked
+            // down: making it the normal server moves nothing there.
+            let was = match routed_backups.first() {
+                Some(b) if b.host == leader.host && b.port == leader.port => {
+                    " (it was the first backup: where the old leader is marked down haproxy \
+                     already routes to it, no second move)"
+                }
+                _ => "",
+            };
+            format!(
+                "leader changed from {} to {}{was}; {servers}",
+                describe(other),
+                leader.address
+            )
+        }
     };
     Decision::Apply {
         leader,
+        backups,
         config,
         reason,
     }
@@ -128,34 +174,45 @@ pub fn decide(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartCandidate {
     pub leader: Option<Leader>,
+    /// The backups it names (empty for the persisted config: not recorded; the bytes decide).
+    pub backups: Vec<Backup>,
     pub config: String,
     /// Where it comes from, for the log.
     pub source: String,
 }
 
 /// The configs to try at start, best first (pure). `first_view`: `None` when etcd did not
-/// answer in time, else the value of `P/leader`. Returns the candidates and the problems met.
+/// answer in time, else what it holds. Returns the candidates and the problems met.
 pub fn start_candidates(
-    first_view: Option<Option<&str>>,
+    first_view: Option<&EtcdView>,
     persisted: Option<(Option<Leader>, String)>,
     backend_port: u16,
-    render: impl Fn(Option<&Leader>) -> Result<String, String>,
+    render: impl Fn(Option<&Leader>, &[Backup]) -> Result<String, String>,
 ) -> (Vec<StartCandidate>, Vec<String>) {
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    match first_view {
-        Some(Some(v)) => match Leader::parse(v, backend_port) {
-            Ok(l) => match render(Some(&l)) {
-                Ok(config) => out.push(StartCandidate {
-                    source: format!("etcd leader {}", l.address),
-                    leader: Some(l),
-                    config,
-                }),
-                Err(e) => problems.push(format!("cannot render for leader {}: {e}", l.address)),
-            },
+    match first_view.map(|v| (v.leader.as_deref(), &v.members)) {
+        Some((Some(v), members)) => match Leader::parse(v, backend_port) {
+            Ok(l) => {
+                let (b, skipped) = backups(&l, members, backend_port);
+                problems.extend(skipped.into_iter().map(|s| format!("ignoring {s}")));
+                match render(Some(&l), &b) {
+                    Ok(config) => out.push(StartCandidate {
+                        source: format!(
+                            "etcd leader {}, backups in order {}",
+                            l.address,
+                            describe_backups(&b)
+                        ),
+                        leader: Some(l),
+                        backups: b,
+                        config,
+                    }),
+                    Err(e) => problems.push(format!("cannot render for leader {}: {e}", l.address)),
+                }
+            }
             Err(e) => problems.push(format!("ignoring P/leader: {e}")),
         },
-        Some(None) => problems.push("etcd has no leader".into()),
+        Some((None, _)) => problems.push("etcd has no leader".into()),
         None => problems.push("etcd did not answer".into()),
     }
     if let Some((leader, config)) = persisted {
@@ -165,12 +222,14 @@ pub fn start_candidates(
                 describe(leader.as_ref())
             ),
             leader,
+            backups: Vec::new(),
             config,
         });
     }
-    match render(None) {
+    match render(None, &[]) {
         Ok(config) => out.push(StartCandidate {
             leader: None,
+            backups: Vec::new(),
             config,
             source: "a config without leader (connections refused until one is elected)".into(),
         }),
@@ -457,8 +516,49 @@ pub async fn end_old_sessions(
     total
 }
 
-/// Feed the values of `P/leader` (None: no leader) into `tx`, for as long as `tx` is open.
-async fn etcd_task(cfg: EtcdConfig, cluster: String, tx: mpsc::Sender<Option<String>>) {
+/// Apply one watch event on the cluster's prefix to the view (pure): only `P/leader` and
+/// `P/members/` matter. Returns whether to decide again: the view changed, or `P/leader` was
+/// put again with the same value (a decision point as before: the template is read afresh).
+pub fn update_view(view: &mut EtcdView, keys: &Keys, ev: &WatchEvent) -> bool {
+    let value = |v: &[u8]| String::from_utf8_lossy(v).trim().to_string();
+    let before = view.clone();
+    let leader_put =
+        matches!(ev, WatchEvent::Put(kv) if keys.classify(&kv.key) == Some(KeyRef::Leader));
+    match ev {
+        WatchEvent::Reset { kvs, .. } => {
+            let mut fresh = EtcdView::default();
+            for kv in kvs {
+                match keys.classify(&kv.key) {
+                    Some(KeyRef::Leader) => fresh.leader = Some(value(&kv.value)),
+                    Some(KeyRef::Member(n)) => {
+                        fresh.members.insert(n.to_string(), value(&kv.value));
+                    }
+                    _ => {}
+                }
+            }
+            *view = fresh;
+        }
+        WatchEvent::Put(kv) => match keys.classify(&kv.key) {
+            Some(KeyRef::Leader) => view.leader = Some(value(&kv.value)),
+            Some(KeyRef::Member(n)) => {
+                view.members.insert(n.to_string(), value(&kv.value));
+            }
+            _ => {}
+        },
+        WatchEvent::Delete { key, .. } => match keys.classify(key) {
+            Some(KeyRef::Leader) => view.leader = None,
+            Some(KeyRef::Member(n)) => {
+                view.members.remove(n);
+            }
+            _ => {}
+        },
+    }
+    *view != before || leader_put
+}
+
+/// Feed etcd's view (`P/leader`, `P/members/`) into `tx` whenever it changes (and after every
+/// re-read), for as long as `tx` is open.
+async fn etcd_task(cfg: EtcdConfig, cluster: String, tx: mpsc::Sender<EtcdView>) {
     let mut backoff = Duration::from_millis(200);
     let started = tokio::time::Instant::now();
     let mut last_log: Option<tokio::time::Instant> = None;
@@ -481,16 +581,17 @@ async fn etcd_task(cfg: EtcdConfig, cluster: String, tx: mpsc::Sender<Option<Str
             }
         }
     };
-    let key = Keys::new(&cluster).leader();
-    let mut events = watch(etcd, key.clone(), false);
+    let keys = Keys::new(&cluster);
+    // The whole prefix: census refreshes and the like come too, but only a change of the
+    // leader or of a member is passed on.
+    let mut events = watch(etcd, keys.prefix().to_string(), true);
+    let mut view = EtcdView::default();
     while let Some(ev) = events.recv().await {
-        let value = |kv: &crate::etcd::RawKv| String::from_utf8_lossy(&kv.value).into_owned();
-        let view = match ev {
-            WatchEvent::Reset { kvs, .. } => kvs.iter().find(|kv| kv.key == key).map(value),
-            WatchEvent::Put(kv) => Some(value(&kv)),
-            WatchEvent::Delete { .. } => None,
-        };
-        if tx.send(view).await.is_err() {
+        let changed = update_view(&mut view, &keys, &ev);
+        // A reset is passed on even unchanged: it tells the loop etcd answered.
+        if (changed || matches!(ev, WatchEvent::Reset { .. }))
+            && tx.send(view.clone()).await.is_err()
+        {
             return;
         }
     }
@@ -567,8 +668,13 @@ struct Follower {
 }
 
 impl Follower {
-    fn render(&self, leader: Option<&Leader>) -> Result<String, String> {
-        render(&template_source(&self.opts)?, leader, &self.render_opts)
+    fn render(&self, leader: Option<&Leader>, backups: &[Backup]) -> Result<String, String> {
+        render(
+            &template_source(&self.opts)?,
+            leader,
+            backups,
+            &self.render_opts,
+        )
     }
 
     fn save_status(&mut self) {
@@ -578,16 +684,18 @@ impl Follower {
         }
     }
 
-    async fn on_view(&mut self, view: Option<String>) {
+    async fn on_view(&mut self, view: EtcdView) {
         self.status.etcd_seen = true;
-        self.status.etcd_leader = view.clone();
+        self.status.etcd_leader = view.leader.clone();
         self.status.etcd_seen_at = Some(unix_now());
         let d = decide(
             &self.running_cfg,
             self.status.routed.as_ref(),
-            view.as_deref(),
+            &self.status.routed_backups,
+            view.leader.as_deref(),
+            &view.members,
             self.opts.backend_port,
-            |l| self.render(Some(l)),
+            |l, b| self.render(Some(l), b),
         );
         match d {
             Decision::Keep(reason) => info!("{reason}"),
@@ -597,10 +705,11 @@ impl Follower {
             }
             Decision::Apply {
                 leader,
+                backups,
                 config,
                 reason,
             } => {
-                if let Err(e) = self.apply(leader, config, &reason).await {
+                if let Err(e) = self.apply(leader, backups, config, &reason).await {
                     let msg = format!(
                         "{reason}, but not applied: {e}; haproxy keeps running the previous config ({})",
                         describe(self.status.routed.as_ref())
@@ -613,7 +722,13 @@ impl Follower {
         self.save_status();
     }
 
-    async fn apply(&mut self, leader: Leader, config: String, reason: &str) -> Result<(), String> {
+    async fn apply(
+        &mut self,
+        leader: Leader,
+        backups: Vec<Backup>,
+        config: String,
+        reason: &str,
+    ) -> Result<(), String> {
         install_config(&self.haproxy.bin, &self.opts.haproxy_config, &config).await?;
         let worker = match self.haproxy.reload().await {
             Ok(w) => w,
@@ -649,6 +764,7 @@ impl Follower {
             self.status.routed.as_ref().map(|r| r.server.as_str()) != Some(leader.server.as_str());
         self.running_cfg = config;
         self.status.routed = Some(leader.clone());
+        self.status.routed_backups = backups;
         self.status.reloads += 1;
         self.status.last_error = None;
         info!(
@@ -664,7 +780,9 @@ impl Follower {
         if leader_changed {
             // Old workers accept no more connections: what they hold was accepted before the
             // move. Pinned sessions end now; young ones (maybe still in their handshake) get
-            // the grace, then the last pass ends them too.
+            // the grace, then the last pass ends them too. That includes sessions an old
+            // worker sent to a backup while it saw the old leader down — unless that backup
+            // is the new leader: they stay.
             let at = reloaded_at + OLD_SESSION_GRACE;
             let sweep = end_old_sessions(
                 &self.paths.master_socket,
@@ -737,7 +855,7 @@ pub async fn run(global: &GlobalOpts, opts: &HaproxyOpts) -> anyhow::Result<u8> 
     let render_opts = render_options(opts, &paths);
     // A template that cannot be read or rendered at all is a configuration error.
     template_source(opts)
-        .and_then(|t| render(&t, None, &render_opts))
+        .and_then(|t| render(&t, None, &[], &render_opts))
         .map_err(|e| ConfigError::new("--template", e))?;
 
     let (tx, mut rx) = mpsc::channel(16);
@@ -759,9 +877,10 @@ pub async fn run(global: &GlobalOpts, opts: &HaproxyOpts) -> anyhow::Result<u8> 
             None
         }
     };
-    let render_with = |l: Option<&Leader>| render(&template_source(opts)?, l, &render_opts);
+    let render_with =
+        |l: Option<&Leader>, b: &[Backup]| render(&template_source(opts)?, l, b, &render_opts);
     let (candidates, problems) = start_candidates(
-        first_view.as_ref().map(|v| v.as_deref()),
+        first_view.as_ref(),
         persisted,
         opts.backend_port,
         render_with,
@@ -818,8 +937,9 @@ pub async fn run(global: &GlobalOpts, opts: &HaproxyOpts) -> anyhow::Result<u8> 
             haproxy_pid: Some(haproxy.pid),
             reloads: 0,
             routed: start.leader.clone(),
+            routed_backups: start.backups.clone(),
             etcd_seen: first_view.is_some(),
-            etcd_leader: first_view.clone().flatten(),
+            etcd_leader: first_view.as_ref().and_then(|v| v.leader.clone()),
             etcd_seen_at: first_view.is_some().then(unix_now),
             last_error: None,
             updated_at: 0,
@@ -878,11 +998,21 @@ pub async fn run(global: &GlobalOpts, opts: &HaproxyOpts) -> anyhow::Result<u8> 
 mod tests {
     use super::*;
 
-    fn fake_render(l: &Leader) -> Result<String, String> {
+    fn fake_render(l: &Leader, b: &[Backup]) -> Result<String, String> {
         if l.host == "10.9.9.9" {
             return Err("boom".into());
         }
-        Ok(format!("server {}\n", l.address))
+        let mut s = format!("server {}\n", l.address);
+        for b in b {
+            s.push_str(&format!("server {} backup\n", b.address));
+        }
+        Ok(s)
+    }
+
+    fn members(m: &[(&str, &str)]) -> BTreeMap<String, String> {
+        m.iter()
+            .map(|(n, a)| (n.to_string(), a.to_string()))
+            .collect()
     }
 
     #[test]
@@ -908,7 +1038,7 @@ mod tests {
                 "leader deleted",
                 Some(&l5),
                 None,
-                "keep:no leader in etcd: keeping the running config (10.0.0.5:33306)",
+                "keep:no leader in etcd: keeping the running config (10.0.0.5:33306; backups none)",
             ),
             (
                 "new leader",
@@ -936,7 +1066,15 @@ mod tests {
             ),
         ];
         for (name, routed, view, want) in cases {
-            let d = decide(running, routed, view, 33306, fake_render);
+            let d = decide(
+                running,
+                routed,
+                &[],
+                view,
+                &BTreeMap::new(),
+                33306,
+                fake_render,
+            );
             let got = match &d {
                 Decision::Keep(r) => format!("keep:{r}"),
                 Decision::Refuse(r) => format!("refuse:{r}"),
@@ -947,11 +1085,181 @@ mod tests {
             assert!(got.contains(text), "{name}: `{got}` lacks `{text}`");
         }
         // Same leader, different bytes (template changed): apply, saying why.
-        let d = decide("old text", Some(&l5), Some("10.0.0.5"), 33306, fake_render);
+        let d = decide(
+            "old text",
+            Some(&l5),
+            &[],
+            Some("10.0.0.5"),
+            &BTreeMap::new(),
+            33306,
+            fake_render,
+        );
         assert!(
             matches!(&d, Decision::Apply { reason, .. } if reason.contains("unchanged but the rendered config differs")),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn decisions_with_backups() {
+        let three = members(&[
+            ("g-0", "10.0.0.5"),
+            ("g-1", "10.0.0.6"),
+            ("g-2", "10.0.0.7"),
+        ]);
+        let l5 = Leader::parse("10.0.0.5", 33306).expect("leader");
+        let (b5, _) = backups(&l5, &three, 33306);
+        let running = fake_render(&l5, &b5).expect("render");
+        // (case, etcd leader, members, want kind, want text, want backups of an apply)
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            BTreeMap<String, String>,
+            &'a str,
+            &'a str,
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "same leader, same members",
+                Some("10.0.0.5"),
+                three.clone(),
+                "keep",
+                "leader 10.0.0.5:33306, backups in order g-1@10.0.0.6:33306, g-2@10.0.0.7:33306: rendered config unchanged",
+                "",
+            ),
+            (
+                "the first backup becomes leader: no second move",
+                Some("10.0.0.6"),
+                three.clone(),
+                "apply",
+                "leader changed from 10.0.0.5:33306 to 10.0.0.6:33306 (it was the first backup: \
+                 where the old leader is marked down haproxy already routes to it, no second \
+                 move); backups in order g-0@10.0.0.5:33306, g-2@10.0.0.7:33306",
+                "g-0@10.0.0.5:33306, g-2@10.0.0.7:33306",
+            ),
+            (
+                "the second backup becomes leader",
+                Some("10.0.0.7"),
+                three.clone(),
+                "apply",
+                "leader changed from 10.0.0.5:33306 to 10.0.0.7:33306; backups in order g-0@10.0.0.5:33306, g-1@10.0.0.6:33306",
+                "g-0@10.0.0.5:33306, g-1@10.0.0.6:33306",
+            ),
+            (
+                "a member joins",
+                Some("10.0.0.5"),
+                {
+                    let mut m = three.clone();
+                    m.insert("g-3".into(), "10.0.0.8".into());
+                    m
+                },
+                "apply",
+                "leader 10.0.0.5:33306 unchanged, backups changed from g-1@10.0.0.6:33306, g-2@10.0.0.7:33306 to g-1@10.0.0.6:33306, g-2@10.0.0.7:33306, g-3@10.0.0.8:33306 (P/members changed)",
+                "g-1@10.0.0.6:33306, g-2@10.0.0.7:33306, g-3@10.0.0.8:33306",
+            ),
+            (
+                "a member removed, one unusable",
+                Some("10.0.0.5"),
+                members(&[("g-0", "10.0.0.5"), ("g-1", "10.0.0.6"), ("g-2", "a b")]),
+                "apply",
+                "backups changed from g-1@10.0.0.6:33306, g-2@10.0.0.7:33306 to g-1@10.0.0.6:33306 (P/members changed) (ignored: member g-2:",
+                "g-1@10.0.0.6:33306",
+            ),
+            (
+                "leader gone: keep leader and backups",
+                None,
+                three.clone(),
+                "keep",
+                "no leader in etcd: keeping the running config (10.0.0.5:33306; backups g-1@10.0.0.6:33306, g-2@10.0.0.7:33306)",
+                "",
+            ),
+        ];
+        for (case, leader, m, kind, text, want_backups) in cases {
+            let d = decide(&running, Some(&l5), &b5, leader, &m, 33306, fake_render);
+            let (got_kind, got) = match &d {
+                Decision::Keep(r) => ("keep", r.clone()),
+                Decision::Refuse(r) => ("refuse", r.clone()),
+                Decision::Apply {
+                    reason,
+                    backups,
+                    config,
+                    ..
+                } => {
+                    assert_eq!(describe_backups(backups), want_backups, "{case}");
+                    assert!(config.contains(" backup\n") || backups.is_empty(), "{case}");
+                    ("apply", reason.clone())
+                }
+            };
+            assert_eq!(got_kind, kind, "{case}: {got}");
+            assert!(got.contains(text), "{case}: `{got}` lacks `{text}`");
+        }
+    }
+
+    #[test]
+    fn the_view_follows_leader_and_members_only() {
+        let keys = Keys::new("c");
+        let kv = |k: &str, v: &str| crate::etcd::RawKv {
+            key: format!("/galera/c/{k}"),
+            value: v.as_bytes().to_vec(),
+            create_revision: 1,
+            mod_revision: 1,
+            lease: 0,
+        };
+        let mut view = EtcdView::default();
+        let reset = WatchEvent::Reset {
+            kvs: vec![
+                kv("leader", "10.0.0.5\n"),
+                kv("members/g-0", "10.0.0.5"),
+                kv("members/g-1", "10.0.0.6"),
+                kv("nodes/g-0", "10.0.0.5"),
+                kv("census/g-0", "{}"),
+            ],
+            revision: 5,
+        };
+        assert!(update_view(&mut view, &keys, &reset));
+        assert_eq!(view.leader.as_deref(), Some("10.0.0.5"));
+        assert_eq!(
+            view.members,
+            members(&[("g-0", "10.0.0.5"), ("g-1", "10.0.0.6")])
+        );
+        // (event, changes the view?)
+        let steps: Vec<(WatchEvent, bool)> = vec![
+            (WatchEvent::Put(kv("census/g-1", "{\"x\":1}")), false),
+            (WatchEvent::Put(kv("nodes/g-2", "10.0.0.7")), false),
+            (WatchEvent::Put(kv("members/g-1", "10.0.0.6")), false),
+            (WatchEvent::Put(kv("members/g-2", "10.0.0.7")), true),
+            (
+                WatchEvent::Delete {
+                    key: "/galera/c/leader".into(),
+                    revision: 7,
+                },
+                true,
+            ),
+            (
+                WatchEvent::Delete {
+                    key: "/galera/c/nodes/g-0".into(),
+                    revision: 8,
+                },
+                false,
+            ),
+            (WatchEvent::Put(kv("leader", "10.0.0.6")), true),
+            // The same leader put again: decided again (as every put of P/leader always was).
+            (WatchEvent::Put(kv("leader", "10.0.0.6")), true),
+            (
+                WatchEvent::Delete {
+                    key: "/galera/c/members/g-0".into(),
+                    revision: 9,
+                },
+                true,
+            ),
+            (reset.clone(), true),
+            (reset, false),
+        ];
+        for (i, (ev, want)) in steps.into_iter().enumerate() {
+            assert_eq!(update_view(&mut view, &keys, &ev), want, "step {i}: {ev:?}");
+        }
+        assert_eq!(view.leader.as_deref(), Some("10.0.0.5"));
     }
 
     #[test]
@@ -1076,18 +1384,39 @@ mod tests {
     #[test]
     fn start_candidates_in_order() {
         let l5 = Leader::parse("10.0.0.5", 33306).expect("leader");
-        let r = |l: Option<&Leader>| -> Result<String, String> {
-            Ok(l.map(|l| l.address.clone())
-                .unwrap_or_else(|| "empty".into()))
+        let r = |l: Option<&Leader>, b: &[Backup]| -> Result<String, String> {
+            Ok(l.map(|l| {
+                format!(
+                    "{}{}",
+                    l.address,
+                    b.iter().map(|b| format!("+{}", b.node)).collect::<String>()
+                )
+            })
+            .unwrap_or_else(|| "empty".into()))
+        };
+        let view = |l: Option<&str>| EtcdView {
+            leader: l.map(str::to_string),
+            members: members(&[
+                ("g-0", "10.0.0.5"),
+                ("g-1", "10.0.0.6"),
+                ("g-2", "10.0.0.7"),
+            ]),
         };
         let persisted = || Some((Some(l5.clone()), "persisted".to_string()));
         let sources = |c: &[StartCandidate]| c.iter().map(|c| c.config.clone()).collect::<Vec<_>>();
 
-        let (c, p) = start_candidates(Some(Some("10.0.0.6")), persisted(), 33306, r);
-        assert_eq!(sources(&c), ["10.0.0.6:33306", "persisted", "empty"]);
+        let (c, p) = start_candidates(Some(&view(Some("10.0.0.6"))), persisted(), 33306, r);
+        assert_eq!(
+            sources(&c),
+            ["10.0.0.6:33306+g-0+g-2", "persisted", "empty"]
+        );
+        assert_eq!(
+            describe_backups(&c[0].backups),
+            "g-0@10.0.0.5:33306, g-2@10.0.0.7:33306"
+        );
         assert!(p.is_empty());
 
-        let (c, p) = start_candidates(Some(None), persisted(), 33306, r);
+        let (c, p) = start_candidates(Some(&view(None)), persisted(), 33306, r);
         assert_eq!(sources(&c), ["persisted", "empty"]);
         assert_eq!(p, ["etcd has no leader"]);
 
@@ -1099,7 +1428,7 @@ mod tests {
         let (c, _) = start_candidates(None, None, 33306, r);
         assert_eq!(sources(&c), ["empty"]);
 
-        let (c, p) = start_candidates(Some(Some("a b")), None, 33306, r);
+        let (c, p) = start_candidates(Some(&view(Some("a b"))), None, 33306, r);
         assert_eq!(sources(&c), ["empty"]);
         assert!(p[0].contains("ignoring P/leader"), "{p:?}");
     }

@@ -1,6 +1,7 @@
 //! The haproxy sidecar (docs/design.md §5): keep haproxy pointed at the etcd leader.
 //!
-//! - [`render`]: leader + options → config text (pure; built-in minijinja template);
+//! - [`render`]: leader + backups (the other members, by name) + options → config text (pure;
+//!   built-in minijinja template);
 //! - [`process`]: the master-worker haproxy child, `haproxy -c`, reloads, the CLI sockets;
 //! - [`follow`]: the leader watch, the keep/apply decision (pure), persistence, signals;
 //! - [`state`]: the files in `--run-dir` (last good config, status for the probe);

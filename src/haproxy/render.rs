@@ -6,6 +6,8 @@
 //!
 //! Template variables: `leader` (absent when no leader is known) with `leader.server` (the
 //! haproxy server name), `leader.host`, `leader.port`, `leader.address` (`host:port`);
+//! `backups` (a list, empty without a leader), each with `node` (the member's name) and the
+//! same four fields as `leader`;
 //! `listen`, `health_check` (`httpchk` | `mysql-check`), `check_port`, `backend_port`,
 //! `admin_socket`, `hard_stop_after`, `stats_listen` (absent when not set), `template_name`.
 //!
@@ -14,17 +16,36 @@
 //! `haproxy -c`, so the running config is kept). Values that are not a plain address are
 //! refused: they would be pasted into a config file.
 //!
-//! **Only the leader is a server — no `backup` servers for the other nodes.** Listing the other
-//! registered nodes as backups would let each haproxy fail over on its own health checks
-//! before etcd moves, but (1) two haproxies that disagree about the leader's health (a flaky
-//! path, different check timing) then send writes to two nodes — the second writer docs/design.md §5
-//! exists to prevent; (2) the config would depend on `nodes/`, so every registration change
-//! during a rolling restart would reload haproxy while the leader stays the same; (3) the gain
-//! is small: a leader that stops being eligible gives leadership up at once (its `checker
-//! serve` fails at the same moment), so only a leader whose entrypoint dies outright waits for
-//! its lease to expire (the lease TTL). Until a new leader is elected, connections are refused
-//! and clients retry — the honest answer when nobody is known to be a safe writer.
+//! **The leader is the normal server; the other members are `backup` servers.** Every member
+//! (`P/members/<name>`, permanent, the node's latest registered address) but the leader is
+//! listed as a checked `backup`, sorted by node name ([`backups`], pure), so every haproxy
+//! sidecar renders the same servers in the same order from the same etcd values. Without
+//! `option allbackups` haproxy sends everything to the first healthy backup only, and only
+//! while the leader is marked down: when the leader's health check fails `fall` times in a row
+//! (`on-marked-down shutdown-sessions` ends its sessions), new connections go to one node at
+//! health-check speed instead of being refused until the leader's lease expires; when the
+//! leader is marked up again, `on-marked-up shutdown-backup-sessions` ends the sessions on the
+//! backup, so one haproxy never keeps writers on two nodes. Eligibility is the health check's:
+//! with `httpchk` (the default) a backup takes traffic only while its `/readiness` passes —
+//! the rules of election (Synced, not a donor, Primary, uuid = `P/uuid`); with `mysql-check`
+//! only while it answers the MySQL handshake (a donor or a non-Primary node passes).
+//!
+//! Why members and not the registered nodes (`nodes/`): `members/` changes only when a node
+//! joins for the first time, changes its address or is removed, so a rolling restart reloads
+//! haproxy only when the leader moves (a reload with the same leader leaves the pooled
+//! sessions of the old worker to `hard-stop-after`); which of them is eligible right now is
+//! what the health check answers anyway, at its own speed rather than at etcd's.
+//!
+//! The cost, bounded: two haproxies that disagree about the leader's health (a flaky path,
+//! different check timing) send writes to two nodes — the leader and the first backup —
+//! until the etcd leader moves or the checks agree again (at most the check interval × `fall`
+//! plus the lease TTL for a dead leader). Galera is multi-master, so both writers commit, but
+//! concurrent writes to the same rows may fail certification (deadlock error, the client
+//! retries). docs/leader.md, "Backup servers", walks through it. When the etcd leader
+//! changes, the new config names the new leader as the normal server; if it was the first
+//! backup, haproxy already routes to it and its sessions stay.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
@@ -94,6 +115,75 @@ impl Leader {
     }
 }
 
+/// A backup server: a member other than the leader, as haproxy addresses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Backup {
+    /// The member's node name (`P/members/<node>`).
+    pub node: String,
+    pub server: String,
+    pub host: String,
+    pub port: u16,
+    pub address: String,
+}
+
+impl Backup {
+    fn from_leader(node: &str, l: Leader) -> Backup {
+        Backup {
+            node: node.to_string(),
+            server: l.server,
+            host: l.host,
+            port: l.port,
+            address: l.address,
+        }
+    }
+}
+
+/// The backup servers, in the order haproxy tries them (pure): every member but the leader,
+/// sorted by node name (`members`: `P/members/<name>` → address). A member whose address is
+/// the leader's is the leader; one whose address is not a plain address, or is an earlier
+/// member's, is skipped. Returns the backups and one sentence per skipped member.
+pub fn backups(
+    leader: &Leader,
+    members: &BTreeMap<String, String>,
+    backend_port: u16,
+) -> (Vec<Backup>, Vec<String>) {
+    let mut out: Vec<Backup> = Vec::new();
+    let mut skipped = Vec::new();
+    // BTreeMap: ascending node name, the same order on every sidecar.
+    for (node, value) in members {
+        let m = match Leader::parse(value, backend_port) {
+            Ok(m) => m,
+            Err(e) => {
+                skipped.push(format!("member {node}: {e}"));
+                continue;
+            }
+        };
+        if m.server == leader.server || (m.host == leader.host && m.port == leader.port) {
+            continue;
+        }
+        if let Some(first) = out.iter().find(|b| b.server == m.server) {
+            skipped.push(format!(
+                "member {node}: address {} is also member {}'s",
+                m.address, first.node
+            ));
+            continue;
+        }
+        out.push(Backup::from_leader(node, m));
+    }
+    (out, skipped)
+}
+
+/// `a, b` (node@address), or `none`.
+pub fn describe_backups(b: &[Backup]) -> String {
+    if b.is_empty() {
+        return "none".into();
+    }
+    b.iter()
+        .map(|b| format!("{}@{}", b.node, b.address))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Everything the template sees besides the leader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderOptions {
@@ -120,6 +210,7 @@ fn bind_addr(a: &SocketAddr) -> String {
 struct Context<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     leader: Option<&'a Leader>,
+    backups: &'a [Backup],
     listen: String,
     health_check: HealthCheck,
     check_port: u16,
@@ -131,10 +222,12 @@ struct Context<'a> {
     template_name: &'a str,
 }
 
-/// Render `template` (minijinja source) for `leader` (None: no leader known).
+/// Render `template` (minijinja source) for `leader` (None: no leader known) and its backups
+/// (ignored without a leader: nobody is known to be a safe writer).
 pub fn render(
     template: &str,
     leader: Option<&Leader>,
+    backups: &[Backup],
     opts: &RenderOptions,
 ) -> Result<String, String> {
     let mut env = minijinja::Environment::new();
@@ -146,6 +239,7 @@ pub fn render(
         .map_err(|e| format!("template {}: {e:#}", opts.template_name))?;
     let ctx = Context {
         leader,
+        backups: if leader.is_some() { backups } else { &[] },
         listen: bind_addr(&opts.listen),
         health_check: opts.health_check,
         check_port: opts.check_port,
@@ -216,7 +310,8 @@ mod tests {
     #[test]
     fn builtin_httpchk_names_the_leader_with_check_port() {
         let l = Leader::parse("10.0.0.5", 33306).expect("leader");
-        let cfg = render(BUILTIN_TEMPLATE, Some(&l), &opts(HealthCheck::Httpchk)).expect("render");
+        let cfg =
+            render(BUILTIN_TEMPLATE, Some(&l), &[], &opts(HealthCheck::Httpchk)).expect("render");
         assert!(
             cfg.contains("server 10.0.0.5 10.0.0.5:33306 check port 8080\n"),
             "{cfg}"
@@ -229,7 +324,7 @@ mod tests {
             !cfg.contains("pidfile"),
             "pidfile must not be set (-p is ours)"
         );
-        assert!(!cfg.contains("backup"), "{cfg}");
+        assert!(!cfg.contains(" backup\n"), "no members, no backups: {cfg}");
         assert!(!cfg.contains("listen stats"));
         assert_eq!(
             cfg.matches("\n    server ").count(),
@@ -243,7 +338,7 @@ mod tests {
         let l = Leader::parse("10.0.0.6:3307", 33306).expect("leader");
         let mut o = opts(HealthCheck::MysqlCheck);
         o.stats_listen = Some("127.0.0.1:8404".parse().expect("addr"));
-        let cfg = render(BUILTIN_TEMPLATE, Some(&l), &o).expect("render");
+        let cfg = render(BUILTIN_TEMPLATE, Some(&l), &[], &o).expect("render");
         assert!(cfg.contains("option mysql-check user haproxy post-41"));
         assert!(
             cfg.contains("server 10.0.0.6 10.0.0.6:3307 check\n"),
@@ -256,7 +351,10 @@ mod tests {
 
     #[test]
     fn no_leader_renders_an_empty_backend() {
-        let cfg = render(BUILTIN_TEMPLATE, None, &opts(HealthCheck::Httpchk)).expect("render");
+        let l = Leader::parse("10.0.0.6", 33306).expect("leader");
+        let (b, _) = backups(&l, &members(&[("g-1", "10.0.0.6")]), 33306);
+        // Backups without a leader are not rendered: nobody is known to be a safe writer.
+        let cfg = render(BUILTIN_TEMPLATE, None, &b, &opts(HealthCheck::Httpchk)).expect("render");
         assert!(!cfg.contains("\n    server "), "{cfg}");
         assert!(cfg.contains("No leader known"));
     }
@@ -266,26 +364,186 @@ mod tests {
         let l = Leader::parse("10.0.0.5", 33306).expect("leader");
         let o = opts(HealthCheck::Httpchk);
         assert_eq!(
-            render(BUILTIN_TEMPLATE, Some(&l), &o),
-            render(BUILTIN_TEMPLATE, Some(&l), &o)
+            render(BUILTIN_TEMPLATE, Some(&l), &[], &o),
+            render(BUILTIN_TEMPLATE, Some(&l), &[], &o)
         );
     }
 
     #[test]
     fn template_errors_are_named() {
         let o = opts(HealthCheck::Httpchk);
-        let e = render("{% if %}", None, &o).expect_err("syntax error");
+        let e = render("{% if %}", None, &[], &o).expect_err("syntax error");
         assert!(e.contains("template built-in"), "{e}");
-        let e = render("{{ leadr.server }}", None, &o).expect_err("undefined");
+        let e = render("{{ leadr.server }}", None, &[], &o).expect_err("undefined");
         assert!(e.contains("undefined"), "{e}");
         let l = Leader::parse("10.0.0.5", 33306).expect("leader");
         assert_eq!(
             render(
                 "server {{ leader.server }} {{ leader.address }}",
                 Some(&l),
+                &[],
                 &o
             ),
             Ok("server 10.0.0.5 10.0.0.5:33306".to_string())
         );
+    }
+
+    fn members(m: &[(&str, &str)]) -> BTreeMap<String, String> {
+        m.iter()
+            .map(|(n, a)| (n.to_string(), a.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn backups_are_the_other_members_by_name() {
+        // (case, leader, members, want backups as node@address, want skipped count)
+        type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a str, usize);
+        let cases: Vec<Case> = vec![
+            (
+                "three members, leader in the middle",
+                "10.0.0.6",
+                vec![
+                    ("g-2", "10.0.0.7"),
+                    ("g-0", "10.0.0.5"),
+                    ("g-1", "10.0.0.6"),
+                ],
+                "g-0@10.0.0.5:33306, g-2@10.0.0.7:33306",
+                0,
+            ),
+            (
+                "sorted by name, not by address",
+                "10.0.0.5",
+                vec![("b", "10.0.0.2"), ("a", "10.0.0.9"), ("c", "10.0.0.5")],
+                "a@10.0.0.9:33306, b@10.0.0.2:33306",
+                0,
+            ),
+            (
+                "the leader with its port is still the leader",
+                "10.0.0.6:33306",
+                vec![("g-0", "10.0.0.5"), ("g-1", "10.0.0.6:33306")],
+                "g-0@10.0.0.5:33306",
+                0,
+            ),
+            (
+                "a leader that is not a member: every member is a backup",
+                "10.0.0.9",
+                vec![("g-0", "10.0.0.5"), ("g-1", "10.0.0.6")],
+                "g-0@10.0.0.5:33306, g-1@10.0.0.6:33306",
+                0,
+            ),
+            ("no members", "10.0.0.5", vec![], "none", 0),
+            (
+                "only the leader",
+                "10.0.0.5",
+                vec![("g-0", "10.0.0.5")],
+                "none",
+                0,
+            ),
+            (
+                "a value that is not an address is skipped",
+                "10.0.0.5",
+                vec![
+                    ("g-0", "10.0.0.5"),
+                    ("g-1", "x\n server evil 1.2.3.4:1"),
+                    ("g-2", "10.0.0.7"),
+                ],
+                "g-2@10.0.0.7:33306",
+                1,
+            ),
+            (
+                "two members on one address: the first by name",
+                "10.0.0.5",
+                vec![
+                    ("g-1", "10.0.0.7"),
+                    ("g-3", "10.0.0.7"),
+                    ("g-2", "10.0.0.8"),
+                ],
+                "g-1@10.0.0.7:33306, g-2@10.0.0.8:33306",
+                1,
+            ),
+            (
+                "IPv6 and names",
+                "fd00::5",
+                vec![
+                    ("g-0", "fd00::5"),
+                    ("g-1", "[fd00::6]:3307"),
+                    ("g-2", "g-2.galera.db.svc"),
+                ],
+                "g-1@ipv6@fd00::6:3307, g-2@g-2.galera.db.svc:33306",
+                0,
+            ),
+        ];
+        for (case, leader, m, want, want_skipped) in cases {
+            let l = Leader::parse(leader, 33306).expect("leader");
+            let (b, skipped) = backups(&l, &members(&m), 33306);
+            assert_eq!(describe_backups(&b), want, "{case}");
+            assert_eq!(skipped.len(), want_skipped, "{case}: {skipped:?}");
+        }
+    }
+
+    #[test]
+    fn builtin_with_backups_routes_to_one_node_at_a_time() {
+        let l = Leader::parse("10.0.0.6", 33306).expect("leader");
+        let m = members(&[
+            ("g-0", "10.0.0.5"),
+            ("g-1", "10.0.0.6"),
+            ("g-2", "10.0.0.7"),
+        ]);
+        let (b, _) = backups(&l, &m, 33306);
+        let cfg =
+            render(BUILTIN_TEMPLATE, Some(&l), &b, &opts(HealthCheck::Httpchk)).expect("render");
+        let servers: Vec<&str> = cfg
+            .lines()
+            .map(str::trim)
+            .filter(|x| x.starts_with("server "))
+            .collect();
+        assert_eq!(
+            servers,
+            [
+                "server 10.0.0.6 10.0.0.6:33306 check port 8080",
+                "server 10.0.0.5 10.0.0.5:33306 check port 8080 backup",
+                "server 10.0.0.7 10.0.0.7:33306 check port 8080 backup",
+            ],
+            "{cfg}"
+        );
+        // Only the first healthy backup takes traffic (haproxy's default without allbackups).
+        assert!(!cfg.contains("allbackups"), "{cfg}");
+        let defaults = cfg
+            .lines()
+            .find(|x| x.trim_start().starts_with("default-server"))
+            .expect("default-server line");
+        for want in [
+            "fall 2",
+            "rise 2",
+            "on-marked-down shutdown-sessions",
+            "on-marked-up shutdown-backup-sessions",
+        ] {
+            assert!(defaults.contains(want), "{defaults}");
+        }
+        let o = opts(HealthCheck::MysqlCheck);
+        let cfg = render(BUILTIN_TEMPLATE, Some(&l), &b, &o).expect("render");
+        assert!(
+            cfg.contains("server 10.0.0.5 10.0.0.5:33306 check backup\n"),
+            "{cfg}"
+        );
+    }
+
+    #[test]
+    fn two_sidecars_render_the_same_servers_from_the_same_values() {
+        // Members as two sidecars may have received them (order of events differs).
+        let a = [
+            ("g-2", "10.0.0.7"),
+            ("g-0", "10.0.0.5"),
+            ("g-1", "10.0.0.6"),
+        ];
+        let mut b = a;
+        b.reverse();
+        let l = Leader::parse("10.0.0.7", 33306).expect("leader");
+        let o = opts(HealthCheck::Httpchk);
+        let cfg = |m: &[(&str, &str)]| {
+            let (bk, _) = backups(&l, &members(m), 33306);
+            render(BUILTIN_TEMPLATE, Some(&l), &bk, &o).expect("render")
+        };
+        assert_eq!(cfg(&a), cfg(&b));
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::render::Leader;
+use super::render::{Backup, Leader};
 use crate::checker::state_file::write_atomic;
 
 /// Mode of the files we write (no secrets in them; owner and group may read).
@@ -62,6 +62,10 @@ pub struct Status {
     pub reloads: u64,
     /// The leader the running config names.
     pub routed: Option<Leader>,
+    /// The backup servers the running config names, in haproxy's order (empty when started
+    /// from the persisted config, until the first reload).
+    #[serde(default)]
+    pub routed_backups: Vec<Backup>,
     /// Whether the sidecar has read `P/leader` from etcd at least once.
     pub etcd_seen: bool,
     /// The value of `P/leader` at the last read or watch event (None: no leader).
