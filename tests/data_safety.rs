@@ -902,7 +902,7 @@ fn forced_recovery_from_behind_then_outage_keeps_both_branches() {
     // 5 s while it moves): a force-bootstrap of g-0 then says what it loses although g-1
     // and g-2 will be down and report nothing.
     let last: i64 = c.nodes[1]
-        .wsrep("wsrep_last_committed")
+        .wsrep("last_committed")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("g-1's last committed seqno\n{}", c.logs()));
     c.check("the high-water mark reaches the last commit", || {
