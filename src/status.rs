@@ -344,12 +344,13 @@ pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String
         let missing: Vec<&&String> = expected.difference(&queued).collect();
         if !missing.is_empty() {
             f.push(format!(
-                "recovery waits for members not queued: {}",
+                "recovery waits for members not queued: {}{}",
                 missing
                     .iter()
                     .map(|s| s.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                safety::queued_mark_loss(snap)
             ));
         }
         for (n, q) in &snap.queue {

@@ -917,6 +917,22 @@ fn forced_recovery_from_behind_then_outage_keeps_both_branches() {
             member(s, "g-0").is_some_and(|m| m["queued"] == true)
         })
     });
+    let g0: i64 = c.status()["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|r| r["name"] == "g-0"))
+        .and_then(|r| r["position"].as_str())
+        .and_then(|p| p.rsplit(':').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("g-0's position in status\n{}", c.logs()));
+    let by_mark = format!("choosing g-0 loses at least {} transaction(s)", last - g0);
+    let flags = c.status()["flags"].to_string();
+    ensure!(
+        c,
+        flags.contains(
+            "recovery waits for members not queued: g-1, g-2; by the commit high-water mark"
+        ) && flags.contains(&by_mark),
+        "status while the recovery waits ({by_mark}): {flags}"
+    );
     let out = c.cli(&["force-bootstrap", "g-0"]);
     let said = common::stdout(&out);
     ensure!(
@@ -931,14 +947,6 @@ fn forced_recovery_from_behind_then_outage_keeps_both_branches() {
         "the loss report (g-1 and g-2 are down: nothing of theirs is reported): {said}"
     );
     // ... but the mark knows: exactly the transactions g-1 committed past g-0.
-    let g0: i64 = c.status()["members"]
-        .as_array()
-        .and_then(|m| m.iter().find(|r| r["name"] == "g-0"))
-        .and_then(|r| r["position"].as_str())
-        .and_then(|p| p.rsplit(':').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("g-0's position in status\n{}", c.logs()));
-    let by_mark = format!("choosing g-0 loses at least {} transaction(s)", last - g0);
     ensure!(
         c,
         said.contains("by the commit high-water mark") && said.contains(&by_mark),

@@ -502,9 +502,10 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
         });
         let sentence = match elect(&snap, node.cfg.opts.cluster_size, now) {
             Election::Waiting { present, missing } => format!(
-                "recovery waits: present [{}], missing [{}]",
+                "recovery waits: present [{}], missing [{}]{}",
                 present.join(","),
-                missing.join(",")
+                missing.join(","),
+                safety::queued_mark_loss(&snap)
             ),
             Election::Blocked { reason } => format!("recovery blocked: {reason}"),
             Election::Winner {

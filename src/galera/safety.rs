@@ -401,6 +401,22 @@ pub fn mark_loss_sentence(
     }
 }
 
+/// While a recovery waits: what choosing the most advanced queued node would lose by the
+/// commit high-water mark (the missing members may hold the difference), as a sentence
+/// starting with "; ", or empty.
+pub fn queued_mark_loss(snap: &ClusterSnapshot) -> String {
+    let best = snap
+        .queue
+        .iter()
+        .filter_map(|(n, q)| q.position.as_ref().map(|p| (n, p)))
+        .filter(|(_, p)| p.seqno().is_some_and(|s| s >= 0))
+        .max_by_key(|(n, p)| (p.seqno(), std::cmp::Reverse(n.as_str())));
+    match best {
+        Some((n, p)) => mark_loss_sentence(n, p, forks_of(snap, n), snap),
+        None => String::new(),
+    }
+}
+
 /// The nodes other than `except` whose reported position is unknown (their recovery failed):
 /// they may hold commits no reported position shows, so no loss figure covers them.
 pub fn unknown_positions<'a>(snap: &'a ClusterSnapshot, except: &str) -> Vec<&'a str> {
@@ -1913,6 +1929,12 @@ mod tests {
             mark_loss(&Position::known(V, 5), &[], &marked),
             None,
             "another uuid"
+        );
+        let waiting = Snap(marked.clone()).queued("g-2", k(95)).0;
+        assert!(
+            queued_mark_loss(&waiting).contains("choosing g-2 loses at least 35 transaction(s)"),
+            "{}",
+            queued_mark_loss(&waiting)
         );
         assert!(mark_loss_sentence("g-1", &k(90), &[], &marked)
             .contains("choosing g-1 loses at least 40 transaction(s)"));
