@@ -911,6 +911,9 @@ fn forced_recovery_from_behind_then_outage_keeps_both_branches() {
         })
     });
     c.kill_all();
+    // Every registration gone (the killed mariadbd no longer answer) before g-0 starts: a
+    // start racing the kill would join a dying cluster.
+    c.check("nobody registered", || c.wait_until_registered(0));
     c.start(0);
     c.check("g-0 queued", || {
         c.wait_status("g-0 queued", DECISION_TIMEOUT, |s| {
@@ -975,6 +978,7 @@ fn forced_recovery_from_behind_then_outage_keeps_both_branches() {
     );
     c.write_rows(0, 100, 5);
     c.kill_all();
+    c.check("nobody registered", || c.wait_until_registered(0));
     // The second outage: g-0 first (its forced recovery is over), then the others.
     c.start(0);
     c.check("g-0 queued again", || {

@@ -66,9 +66,11 @@ async fn healed_locked(
         crate::mysql::wsrep_status(&node.cfg.endpoint, &node.cfg.creds, Duration::from_secs(2))
             .await?;
     let snap = node.etcd.snapshot().await?;
+    // Only a node that was in a Primary Component since it started is ever told to heal.
     let why = match non_primary_plan(
         &me,
         &status,
+        true,
         &snap,
         node.cfg.opts.cluster_size,
         non_primary_for,

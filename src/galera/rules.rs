@@ -151,6 +151,7 @@ pub enum NonPrimaryPlan {
 pub fn non_primary_plan(
     me: &str,
     s: &WsrepStatus,
+    ever_primary: bool,
     snap: &ClusterSnapshot,
     cluster_size: usize,
     non_primary_for: std::time::Duration,
@@ -178,6 +179,15 @@ pub fn non_primary_plan(
         return Some(NonPrimaryPlan::Stay(format!(
             "{} registered: a Primary Component runs; Galera re-merges this node when it reaches it",
             others.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(",")
+        )));
+    }
+    if !ever_primary {
+        // A join whose peers went away before it reached them: this mariadbd holds nothing
+        // but what its datadir held before; only a new decision can bring it back.
+        return Some(NonPrimaryPlan::Leave(format!(
+            "non-Primary for {}s, never in a Primary Component since it started (a join whose \
+             peers went away) and nobody registered: leaving to decide again",
+            non_primary_for.as_secs()
         )));
     }
     if snap.members.is_empty() {
@@ -218,9 +228,8 @@ pub fn non_primary_plan(
     let for_s = non_primary_for.as_secs();
     if !dead.is_empty() {
         return Some(NonPrimaryPlan::Stay(format!(
-            "non-Primary for {for_s}s and nobody registered, but {} has no live entrypoint (lease \
-             expired): its position is unknown and may be ahead; keeping mariadbd running until it \
-             reports",
+            "nobody registered, but {} has no live entrypoint (lease expired): its position is \
+             unknown and may be ahead; keeping mariadbd running until it reports",
             dead.join(",")
         )));
     }
@@ -656,7 +665,7 @@ mod tests {
             ),
         ];
         for (what, st, sn, dur, want, frag) in cases {
-            let got = non_primary_plan("g-0", st, &sn, 3, dur, grace);
+            let got = non_primary_plan("g-0", st, true, &sn, 3, dur, grace);
             let (kind, text) = match &got {
                 None => ("none", String::new()),
                 Some(NonPrimaryPlan::Stay(t)) => ("stay", t.clone()),
@@ -672,9 +681,26 @@ mod tests {
             c.running = Some(Position::known("11111111-2222-3333-4444-555555555555", 90));
         }
         assert!(matches!(
-            non_primary_plan("g-0", &me_at_20, &two, 3, long, grace),
+            non_primary_plan("g-0", &me_at_20, true, &two, 3, long, grace),
             Some(NonPrimaryPlan::Stay(t)) if t.contains("two histories")
         ));
+        // A join whose peers went away before it reached them (never Primary since it
+        // started): it leaves to decide again, instead of waiting for entrypoints that are gone.
+        let gone = snap(&[("g-2", 5, true)], &[]);
+        assert!(matches!(
+            non_primary_plan("g-0", &me_at_20, false, &gone, 3, long, grace),
+            Some(NonPrimaryPlan::Leave(t)) if t.contains("never in a Primary Component")
+        ));
+        // ... but not while a Primary Component runs somewhere: Galera merges it.
+        let running = snap(&[("g-1", 30, true)], &["g-1"]);
+        assert!(matches!(
+            non_primary_plan("g-0", &me_at_20, false, &running, 3, long, grace),
+            Some(NonPrimaryPlan::Stay(_))
+        ));
+        // The sentence does not change every second (it is logged when it changes).
+        let a = non_primary_plan("g-0", &me_at_20, true, &gone, 3, long, grace);
+        let b = non_primary_plan("g-0", &me_at_20, true, &gone, 3, long * 2, grace);
+        assert_eq!(a, b);
     }
 
     #[test]

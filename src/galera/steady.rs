@@ -44,6 +44,9 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
     // the periodic check drove it).
     let mut woken_by = "start";
     let mut primary_at = tokio::time::Instant::now();
+    // In a Primary Component at least once since this loop began (a join that never reached
+    // one is left, not kept).
+    let mut ever_primary = false;
     let mut recovery_mark = node.recovery_mark();
     let mut non_primary_said = String::new();
     let mut non_primary_log = tokio::time::Instant::now();
@@ -83,6 +86,7 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
             last_status = Some(s.clone());
             if s.is_primary() {
                 primary_at = tokio::time::Instant::now();
+                ever_primary = true;
             }
         }
         if let Some(s) = status
@@ -94,6 +98,7 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                 Ok(snap) => non_primary_plan(
                     &node.cfg.name,
                     s,
+                    ever_primary,
                     &snap,
                     node.cfg.opts.cluster_size,
                     elapsed,
@@ -128,7 +133,10 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                     if why != non_primary_said
                         || non_primary_log.elapsed() >= Duration::from_secs(30) =>
                 {
-                    info!("staying non-Primary, mariadbd keeps running: {why}");
+                    info!(
+                        "staying non-Primary ({}s), mariadbd keeps running: {why}",
+                        elapsed.as_secs()
+                    );
                     non_primary_said = why;
                     non_primary_log = tokio::time::Instant::now();
                 }

@@ -154,9 +154,11 @@ impl World {
         let snap = self.etcd.snapshot();
         let status = self.status(i)?;
         let secs = |s: i64| std::time::Duration::from_secs(s as u64);
+        // A simulated join always reaches a Primary Component (the model's joins never fail).
         non_primary_plan(
             NAMES[i],
             &status,
+            true,
             &snap,
             self.cfg.cluster_size,
             secs(non_primary_for),
