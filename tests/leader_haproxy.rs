@@ -133,12 +133,10 @@ impl Bed {
             n.lease_ttl = format!("{}s", TTL.as_secs());
         }
         c.start_all();
-        let steady = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            c.wait_steady(3, STEADY_TIMEOUT)
-        }));
-        if steady.is_err() {
-            panic!("not STEADY:\n{}", c.logs());
-        }
+        // A first join can fail (seen once: the joiner's gcomm handshakes with the bootstrapped
+        // node aborted for 30 s under load, and its mariadbd exited); its entrypoint then exits
+        // non-zero and, as the kubelet would, the bed restarts it.
+        c.wait_steady_restarting(3, STEADY_TIMEOUT);
         c.nodes[0]
             .sql(&format!(
                 "CREATE USER IF NOT EXISTS 'haproxy'@'%'; {SCHEMA}"
