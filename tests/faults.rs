@@ -26,7 +26,7 @@
 //! GALERA_FAULT_LOG_DIR=/tmp/fault-logs cargo test --test faults   # keep every log
 //! ```
 //!
-//! The seed is printed first; a failure names the seed, the round and the fault. Loopback
+//! The random seed is printed first; a failure names that number, the round and the fault. Loopback
 //! subnet 127.0.180.x is this file's (the nftables table `galera_faults_180`).
 
 mod common;

@@ -1,5 +1,6 @@
-//! Running many schedules (on every core), shrinking a failing one, and the report: the seed,
-//! the violation, the schedule as Rust values (to paste into a test) and the trace.
+//! Running many schedules (on every core), shrinking a failing one, and the report: the
+//! random seed (`SIM_SEED`), the violation, the schedule as Rust values (to paste into a
+//! test) and the trace.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -197,7 +198,7 @@ pub fn shrink(s: &Schedule, mutant: Mutant, keep: impl Fn(&Violation) -> bool) -
     }
 }
 
-/// The seed, the violation, the schedule (as Rust values) and the trace.
+/// The random seed, the violation, the schedule (as Rust values) and the trace.
 pub fn report(s: &Schedule, out: &Outcome) -> String {
     let mut r = String::new();
     if let Some(v) = &out.violation {
