@@ -42,6 +42,7 @@ pub enum Rule {
     Uuid,
     ClusterStatus,
     Ready,
+    MembershipChange,
     // liveness
     NotRunning,
     NoStateFile,
@@ -64,6 +65,7 @@ impl Rule {
             Rule::Uuid => "uuid",
             Rule::ClusterStatus => "cluster-status",
             Rule::Ready => "ready",
+            Rule::MembershipChange => "membership-change",
             Rule::NotRunning => "not-running",
             Rule::NoStateFile => "no-state-file",
             Rule::SstInProgress => "sst-in-progress",
@@ -322,6 +324,87 @@ pub fn readiness(o: &Observation) -> Verdict {
                 .unwrap_or_else(|| "?".into())
         ),
     )
+}
+
+/// How long after its last `ready` answer a node stays `ready` through a Galera membership
+/// change (docs/probes.md, "Membership changes"): long enough for the survivors of a crash to
+/// install their new view (measured about 1 s) without haproxy marking every one of them down
+/// at once, short enough that a node really cut off is `not ready` at most this long after it
+/// was last seen ready.
+pub const MEMBERSHIP_GRACE: Duration = Duration::from_secs(3);
+
+/// The state a node in a non-Primary component reports (`wsrep_local_state` 0).
+const NON_PRIMARY_LOCAL_STATE: &str = "Initialized";
+
+/// Is this failed readiness verdict what a membership change shows on a healthy node? The
+/// group layer between views (`wsrep_evs_state` GATHER, INSTALL…), `wsrep_ready=OFF`,
+/// non-Primary, and the `Initialized` local state a non-Primary component reports. Not: the
+/// phase, a failed status query, a donor, a joiner or a Joined node catching up (state
+/// transfers, not membership), `wsrep_connected=OFF` (not in the group at all), a uuid that
+/// differs from `P/uuid`.
+fn membership_change(v: &Verdict, w: Option<&WsrepStatus>) -> bool {
+    match v.rule {
+        Rule::EvsState | Rule::WsrepReady | Rule::ClusterStatus => true,
+        Rule::LocalState => w.is_some_and(|w| w.local_state_comment() == NON_PRIMARY_LOCAL_STATE),
+        _ => false,
+    }
+}
+
+/// Readiness for a prober that remembers its last `ready` answer (`checker serve`, haproxy's
+/// check). `since_ready` is how long before this observation the same mariadbd run (pid and
+/// start time) was last `ready` — `None` when never, or another run. A failure that a
+/// membership change explains ([`membership_change`]) is answered `ready`, rule
+/// `membership-change`, naming the failure, while `since_ready` is at most `grace`; after that,
+/// and for every other failure, it is [`readiness`]'s verdict. So a node that stays non-Primary
+/// (or between views) is `not ready` at most `grace` after it was last `ready`.
+pub fn readiness_with_grace(
+    o: &Observation,
+    since_ready: Option<Duration>,
+    grace: Duration,
+) -> Verdict {
+    let v = readiness(o);
+    if v.ok || !membership_change(&v, o.wsrep.as_ref().ok()) {
+        return v;
+    }
+    match since_ready {
+        Some(since) if since <= grace => Verdict::new(
+            Probe::Readiness,
+            true,
+            Rule::MembershipChange,
+            format!(
+                "membership change: {} — ready {:.1}s ago, tolerated for {} after that",
+                v.reason,
+                since.as_secs_f64(),
+                humantime::format_duration(grace)
+            ),
+        ),
+        _ => v,
+    }
+}
+
+/// What readiness remembers between observations (`checker serve`, in memory): when, on a
+/// monotonic clock, and for which mariadbd run it last answered `ready` (rule `ready`; a
+/// `membership-change` answer does not extend the grace).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadyMemory {
+    last: Option<(MysqldKey, Duration)>,
+}
+
+impl ReadyMemory {
+    /// Decide on `o`, observed at `at` (any monotonic clock, the same for every call), with
+    /// [`readiness_with_grace`], and remember a `ready` answer.
+    pub fn decide(&mut self, o: &Observation, at: Duration, grace: Duration) -> Verdict {
+        let since = self
+            .last
+            .as_ref()
+            .filter(|(k, _)| *k == o.mysqld)
+            .map(|(_, t)| at.saturating_sub(*t));
+        let v = readiness_with_grace(o, since, grace);
+        if v.rule == Rule::Ready {
+            self.last = Some((o.mysqld.clone(), at));
+        }
+        v
+    }
 }
 
 /// Liveness and the memory the next probe needs (always to be written back).
@@ -867,6 +950,227 @@ mod tests {
             readiness(&o).to_string(),
             "not ready: wsrep_local_state_comment=Donor/Desynced (want Synced)"
         );
+    }
+
+    /// The grace applies only to what a membership change shows, only within the grace after
+    /// the last `ready`, and never changes a verdict that passes.
+    /// (name, observation, time since the last ready, want ok, want rule, text)
+    #[test]
+    fn readiness_grace_table() {
+        let g = MEMBERSHIP_GRACE;
+        let ms = Duration::from_millis;
+        let w = |pairs: &[(&str, &str)]| {
+            let mut st = synced();
+            for (k, v) in pairs {
+                st = with(st, k, v);
+            }
+            Observation {
+                wsrep: Ok(st),
+                ..obs()
+            }
+        };
+        let non_primary = [
+            ("local_state_comment", "Initialized"),
+            ("local_state", "0"),
+            ("ready", "OFF"),
+            ("cluster_status", "non-Primary"),
+        ];
+        type Case<'a> = (&'a str, Observation, Option<Duration>, bool, Rule, &'a str);
+        let cases: Vec<Case> = vec![
+            ("ready, no memory", obs(), None, true, Rule::Ready, "Synced, Primary"),
+            ("ready, memory", obs(), Some(ms(500)), true, Rule::Ready, "Synced, Primary"),
+            (
+                "between views, ready 1s ago",
+                w(&[("evs_state", "GATHER")]),
+                Some(ms(1000)),
+                true,
+                Rule::MembershipChange,
+                "membership change: wsrep_evs_state=GATHER (want OPERATIONAL) — ready 1.0s ago, tolerated for 3s",
+            ),
+            (
+                "between views, exactly the grace",
+                w(&[("evs_state", "INSTALL")]),
+                Some(g),
+                true,
+                Rule::MembershipChange,
+                "wsrep_evs_state=INSTALL",
+            ),
+            (
+                "between views, past the grace",
+                w(&[("evs_state", "GATHER")]),
+                Some(g + ms(1)),
+                false,
+                Rule::EvsState,
+                "wsrep_evs_state=GATHER (want OPERATIONAL)",
+            ),
+            (
+                "between views, never ready",
+                w(&[("evs_state", "GATHER")]),
+                None,
+                false,
+                Rule::EvsState,
+                "GATHER",
+            ),
+            (
+                "non-Primary blip (Initialized, not ready, non-Primary)",
+                w(&non_primary),
+                Some(ms(2000)),
+                true,
+                Rule::MembershipChange,
+                "wsrep_local_state_comment=Initialized",
+            ),
+            (
+                "non-Primary past the grace",
+                w(&non_primary),
+                Some(ms(3500)),
+                false,
+                Rule::LocalState,
+                "Initialized",
+            ),
+            (
+                "only non-Primary",
+                w(&[("cluster_status", "non-Primary")]),
+                Some(ms(100)),
+                true,
+                Rule::MembershipChange,
+                "wsrep_cluster_status=non-Primary",
+            ),
+            (
+                "only wsrep_ready OFF",
+                w(&[("ready", "OFF")]),
+                Some(ms(100)),
+                true,
+                Rule::MembershipChange,
+                "wsrep_ready=OFF",
+            ),
+            (
+                "a donor is not a membership change",
+                w(&[("local_state_comment", "Donor/Desynced"), ("local_state", "2")]),
+                Some(ms(100)),
+                false,
+                Rule::LocalState,
+                "Donor/Desynced",
+            ),
+            (
+                "a Joined node is not a membership change",
+                w(&[("local_state_comment", "Joined"), ("local_state", "3")]),
+                Some(ms(100)),
+                false,
+                Rule::LocalState,
+                "Joined",
+            ),
+            (
+                "a joiner is not a membership change",
+                w(&[("local_state_comment", "Joining"), ("local_state", "1")]),
+                Some(ms(100)),
+                false,
+                Rule::LocalState,
+                "Joining",
+            ),
+            (
+                "not connected to the group",
+                w(&[("connected", "OFF")]),
+                Some(ms(100)),
+                false,
+                Rule::Connected,
+                "wsrep_connected=OFF",
+            ),
+            (
+                "another uuid, non-Primary: the uuid decides",
+                w(&[("cluster_state_uuid", U2), ("cluster_status", "non-Primary")]),
+                Some(ms(100)),
+                false,
+                Rule::Uuid,
+                "but P/uuid=",
+            ),
+            (
+                "status query failed",
+                Observation {
+                    wsrep: Err(refused()),
+                    ..obs()
+                },
+                Some(ms(100)),
+                false,
+                Rule::MysqlError,
+                "cannot connect",
+            ),
+            (
+                "phase stopping",
+                Observation {
+                    phase: PhaseView::Known(Phase::Stopping),
+                    ..w(&[("evs_state", "GATHER")])
+                },
+                Some(ms(100)),
+                false,
+                Rule::Phase,
+                "phase=stopping",
+            ),
+        ];
+        for (name, o, since, ok, rule, text) in cases {
+            let v = readiness_with_grace(&o, since, g);
+            assert_eq!((v.ok, v.rule), (ok, rule), "{name}: {v}");
+            assert!(v.to_string().contains(text), "{name}: `{v}` lacks `{text}`");
+            assert!(!v.to_string().contains('\n'), "{name}: one line");
+        }
+    }
+
+    /// Observations every 500 ms: a blip shorter than the grace never fails; a node that stays
+    /// non-Primary fails from the first observation past the grace and stays failed; memory
+    /// of another mariadbd run does not count.
+    #[test]
+    fn readiness_grace_sequence() {
+        let g = MEMBERSHIP_GRACE;
+        let ms = Duration::from_millis;
+        let gather = Observation {
+            wsrep: Ok(with(synced(), "evs_state", "GATHER")),
+            ..obs()
+        };
+        let cut = Observation {
+            wsrep: Ok(with(
+                with(synced(), "cluster_status", "non-Primary"),
+                "ready",
+                "OFF",
+            )),
+            ..obs()
+        };
+        // a 1.5 s membership change after 5 s ready, then ready again
+        let mut m = ReadyMemory::default();
+        for i in 0..10u64 {
+            assert_eq!(m.decide(&obs(), ms(500 * i), g).rule, Rule::Ready);
+        }
+        for i in 10..13u64 {
+            let v = m.decide(&gather, ms(500 * i), g);
+            assert_eq!((v.ok, v.rule), (true, Rule::MembershipChange), "{i}: {v}");
+        }
+        assert_eq!(m.decide(&obs(), ms(6500), g).rule, Rule::Ready);
+        // then cut off for good at 7 s: ready (graced) until 6.5 s + grace, not ready after
+        let mut first_fail = None;
+        for i in 14..40u64 {
+            let at = ms(500 * i);
+            let v = m.decide(&cut, at, g);
+            match first_fail {
+                None if !v.ok => first_fail = Some(at),
+                None => assert_eq!(v.rule, Rule::MembershipChange, "{v}"),
+                Some(_) => assert!(!v.ok, "at {at:?}: once past the grace, never ready: {v}"),
+            }
+        }
+        assert_eq!(first_fail, Some(ms(6500) + g + ms(500)));
+        // another mariadbd run (restarted): its predecessor's ready answer does not count
+        let mut m = ReadyMemory::default();
+        m.decide(&obs(), ms(0), g);
+        let restarted = Observation {
+            mysqld: MysqldKey {
+                pid: Some(200),
+                started_at: Some(2000),
+            },
+            ..gather.clone()
+        };
+        assert_eq!(m.decide(&restarted, ms(500), g).rule, Rule::EvsState);
+        // a graced answer does not extend the grace
+        let mut m = ReadyMemory::default();
+        m.decide(&obs(), ms(0), g);
+        assert!(m.decide(&gather, g, g).ok);
+        assert!(!m.decide(&gather, g + ms(500), g).ok);
     }
 
     fn joined(lc: &str, rq: &str) -> WsrepStatus {

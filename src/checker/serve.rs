@@ -5,6 +5,8 @@
 //! - one observation in flight at a time, shared by every request that arrives meanwhile, and
 //!   reused for [`CACHE_FOR`] (haproxy's checks of every node and the kubelet share it);
 //! - liveness memory advances once per observation, not once per request;
+//! - readiness remembers when it last answered `ready`, so a node keeps passing through a
+//!   Galera membership change for at most [`rules::MEMBERSHIP_GRACE`] (docs/probes.md);
 //! - at most [`MAX_IN_FLIGHT`] requests are served at once (more get 503 at once), and every
 //!   request is bounded by `--timeout` plus a second.
 
@@ -22,7 +24,7 @@ use tracing::{info, warn};
 
 use super::metrics::{self, Verdicts};
 use super::probe::{Gathered, Prober, HTTP_MEMORY};
-use super::rules::{self, Verdict};
+use super::rules::{self, ReadyMemory, Verdict};
 
 /// How long one observation answers every request.
 pub const CACHE_FOR: Duration = Duration::from_millis(500);
@@ -39,32 +41,37 @@ struct Server {
     prober: Prober,
     cache: Mutex<Option<Cached>>,
     liveness: Mutex<Option<(u64, Verdict)>>,
+    /// When readiness last answered `ready` (monotonic, since `epoch`).
+    ready: std::sync::Mutex<ReadyMemory>,
+    epoch: Instant,
     verdicts: Verdicts,
     permits: Semaphore,
     request_timeout: Duration,
-    /// The last verdict word per probe, to log changes (one line per change, not per request).
-    last_words: std::sync::Mutex<[Option<&'static str>; 2]>,
+    /// The last verdict word and rule per probe, to log changes (one line per change, not per
+    /// request).
+    last_words: std::sync::Mutex<[Option<(&'static str, rules::Rule)>; 2]>,
 }
 
 impl Server {
     /// The current observation: the cached one if fresh, else a new one (single flight: the
     /// lock is held while gathering, so concurrent requests wait for it and share it).
-    async fn current(&self) -> (u64, Arc<Gathered>) {
+    async fn current(&self) -> (u64, Instant, Arc<Gathered>) {
         let mut cache = self.cache.lock().await;
         if let Some(c) = cache.as_ref() {
             if c.at.elapsed() < CACHE_FOR {
-                return (c.seq, c.g.clone());
+                return (c.seq, c.at, c.g.clone());
             }
         }
         let seq = cache.as_ref().map(|c| c.seq + 1).unwrap_or(1);
         let g = Arc::new(self.prober.gather().await);
         self.verdicts.observed();
+        let at = Instant::now();
         *cache = Some(Cached {
-            at: Instant::now(),
+            at,
             seq,
             g: g.clone(),
         });
-        (seq, g)
+        (seq, at, g)
     }
 
     fn log_change(&self, v: &Verdict) {
@@ -76,19 +83,24 @@ impl Server {
             Ok(l) => l,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if last[i] != Some(v.word()) {
+        if last[i] != Some((v.word(), v.rule)) {
             info!("{} now {v} (rule {})", v.probe.as_str(), v.rule.as_str());
-            last[i] = Some(v.word());
+            last[i] = Some((v.word(), v.rule));
         }
     }
 
     async fn readiness(&self) -> Verdict {
-        let (_, g) = self.current().await;
-        rules::readiness(&g.obs)
+        let (_, at, g) = self.current().await;
+        let mut memory = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        memory.decide(
+            &g.obs,
+            at.saturating_duration_since(self.epoch),
+            rules::MEMBERSHIP_GRACE,
+        )
     }
 
     async fn liveness(&self) -> Verdict {
-        let (seq, g) = self.current().await;
+        let (seq, _, g) = self.current().await;
         let mut last = self.liveness.lock().await;
         if let Some((s, v)) = last.as_ref() {
             if *s == seq {
@@ -158,7 +170,7 @@ async fn metrics_handler(State(s): State<Arc<Server>>) -> Response {
         return text(StatusCode::SERVICE_UNAVAILABLE, "busy\n".into());
     };
     match tokio::time::timeout(s.request_timeout, s.current()).await {
-        Ok((_, g)) => (
+        Ok((_, _, g)) => (
             StatusCode::OK,
             [(
                 header::CONTENT_TYPE,
@@ -206,6 +218,8 @@ pub async fn serve(prober: Prober, listen: SocketAddr) -> anyhow::Result<u8> {
         prober,
         cache: Mutex::new(None),
         liveness: Mutex::new(None),
+        ready: std::sync::Mutex::new(ReadyMemory::default()),
+        epoch: Instant::now(),
         verdicts: Verdicts::default(),
         permits: Semaphore::new(MAX_IN_FLIGHT),
         request_timeout,
