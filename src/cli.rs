@@ -176,6 +176,34 @@ pub enum Command {
         #[arg(long, env = "GALERA_EXPIRES", value_parser = parse_duration, default_value = "1h")]
         expires: Duration,
     },
+    /// Move leadership to NAME (or the first eligible node in name order) with the graceful
+    /// move haproxy makes on every leader change; waits until it is done, refused or timed out
+    Switchover {
+        /// The node that becomes leader (Synced, Primary, not a donor, on the cluster's uuid)
+        #[arg(long)]
+        to: Option<String>,
+        /// How long to wait for the move (1s to 10m); the request is withdrawn after it
+        #[arg(long, value_parser = parse_duration, default_value = "30s")]
+        timeout: Duration,
+        /// Move the leader although a maintenance pause is on
+        #[arg(long)]
+        during_pause: bool,
+    },
+    /// Pause the automatic cluster decisions (recovery election, bootstrap, heal, the leader
+    /// giving up leadership) for DURATION; mariadbd keeps running, probes keep telling the truth
+    Pause {
+        /// How long the pause lasts (1s to 7d); it ends by itself
+        #[arg(long = "for", value_parser = parse_duration)]
+        duration: Duration,
+        /// Why (shown by `status` and in the entrypoints' logs)
+        #[arg(long)]
+        reason: String,
+        /// Who pauses [default: $USER@hostname]
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// End a maintenance pause now
+    Resume,
     /// Forget a member after a scale-down, so recovery stops waiting for it
     RemoveMember {
         /// The member to forget

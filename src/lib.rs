@@ -20,6 +20,8 @@ pub mod haproxy;
 pub mod logging;
 pub mod mycnf;
 pub mod mysql;
+pub mod pause;
 pub mod position;
 pub mod secrets;
 pub mod status;
+pub mod switchover;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use galera_sidecar::cli::{self, Cli, Command, ConfigError};
-use galera_sidecar::{checker, etcd, galera, haproxy, logging, status};
+use galera_sidecar::{checker, etcd, galera, haproxy, logging, pause, status, switchover};
 
 fn main() -> ExitCode {
     // A syntax error or an invalid value: exit 2 with one line naming the option (and the
@@ -118,6 +118,33 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
                 "{}",
                 status::resync(&connect().await?, name, *expires).await?
             );
+            Ok(0)
+        }
+        Command::Switchover {
+            to,
+            timeout,
+            during_pause,
+        } => {
+            println!(
+                "{}",
+                switchover::switchover(&connect().await?, to.as_deref(), *timeout, *during_pause)
+                    .await?
+            );
+            Ok(0)
+        }
+        Command::Pause {
+            duration,
+            reason,
+            by,
+        } => {
+            println!(
+                "{}",
+                pause::pause(&connect().await?, *duration, reason, by.as_deref()).await?
+            );
+            Ok(0)
+        }
+        Command::Resume => {
+            println!("{}", pause::resume(&connect().await?).await?);
             Ok(0)
         }
         Command::RemoveMember { name, force } => {

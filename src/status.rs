@@ -107,6 +107,10 @@ pub struct StatusReport {
     pub histories: Vec<History>,
     /// The commit high-water mark the leader last wrote.
     pub hwm: Option<crate::etcd::snapshot::Mark>,
+    /// The maintenance pause in force (`pause`), if any.
+    pub pause: Option<crate::etcd::snapshot::Pause>,
+    /// A pending `switchover` request.
+    pub switchover: Option<crate::etcd::snapshot::SwitchoverRequest>,
     pub members: Vec<MemberRow>,
     /// Why no node's live state was asked for (e.g. no monitor user configured).
     pub live_skipped: Option<String>,
@@ -209,6 +213,8 @@ pub fn report_at(cluster: &str, snap: &ClusterSnapshot, now: i64) -> StatusRepor
         force_bootstrap_ignored: force_bootstrap_ignored(snap, now),
         histories: safety::histories(snap),
         hwm: snap.hwm.clone(),
+        pause: crate::pause::active(snap, now).cloned(),
+        switchover: snap.switchover.clone(),
         members,
         live_skipped: None,
         flags: vec![],
@@ -220,6 +226,13 @@ pub fn report_at(cluster: &str, snap: &ClusterSnapshot, now: i64) -> StatusRepor
 /// The disagreements docs/design.md §6 asks `status` to flag (pure).
 pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String> {
     let mut f: Vec<String> = snap.warnings.clone();
+    if let Some(p) = crate::pause::active(snap, now) {
+        f.push(format!(
+            "cluster {}: no recovery election, bootstrap, heal in place or leader hand-over for \
+             health happens until it ends",
+            crate::pause::sentence(p, now)
+        ));
+    }
     let histories = safety::histories(snap);
     if histories.len() > 1 {
         f.push(format!(
@@ -360,6 +373,9 @@ pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String
                 ));
             }
         }
+        if let Some(why) = crate::galera::recovery::blocked_by_mark(snap, now) {
+            f.push(format!("recovery blocked: {why}"));
+        }
     }
     f
 }
@@ -487,6 +503,29 @@ pub fn render_table(r: &StatusReport) -> String {
         _ => "-".into(),
     };
     say!("leader     {leader}");
+    if let Some(p) = &r.pause {
+        say!(
+            "pause      by {} since {} until {}: {} (automatic recovery, bootstrap, heal and \
+             leader hand-over for health are frozen; `galera-sidecar resume` ends it)",
+            p.by,
+            p.since,
+            p.until,
+            p.reason
+        );
+    }
+    if let Some(sw) = &r.switchover {
+        say!(
+            "switchover to {} from {}, issued at {}, until {}{}",
+            sw.to,
+            sw.from,
+            sw.issued_at,
+            sw.expires_at,
+            sw.refused
+                .as_ref()
+                .map(|w| format!(" — refused: {w}"))
+                .unwrap_or_default()
+        );
+    }
     if let Some(m) = &r.hwm {
         say!(
             "hwm        {}:{} (commit high-water mark, written by {} at {})",
@@ -999,6 +1038,7 @@ mod tests {
             address: "10.0.0.1".into(),
             lease: 1,
             create_revision: 1,
+            mod_revision: 1,
         });
         s
     }
@@ -1049,6 +1089,7 @@ mod tests {
                         address: "10.9.9.9".into(),
                         lease: 1,
                         create_revision: 1,
+                        mod_revision: 1,
                     })
                 },
                 "not a registered node",

@@ -27,6 +27,7 @@ fn write_state(dir: &std::path::Path, phase: Phase, pid: u32, uuid: &str) {
             state: Some("STEADY".into()),
             uuid: Some(uuid.into()),
             read_at: now + 3600, // fresh for the whole test: no etcd read
+            paused_until: None,
         },
         updated_at: now,
         ..Default::default()

@@ -129,6 +129,7 @@ impl Env {
                 state: Some("STEADY".into()),
                 uuid: uuid.map(String::from),
                 read_at: now - view_age,
+                paused_until: None,
             },
             leader: true,
             updated_at: now,
@@ -475,6 +476,7 @@ fn write_state_pid(env: &Env, phase: Phase, pid: u32) {
             state: Some("STEADY".into()),
             uuid: None,
             read_at: now,
+            paused_until: None,
         },
         updated_at: now,
         ..Default::default()

@@ -105,6 +105,13 @@ pub fn render(g: &Gathered, verdicts: &Verdicts) -> String {
     let st = g.state.as_ref();
     gauge(
         &mut reg,
+        "galera_paused",
+        "1 while a maintenance pause (galera-sidecar pause) is on, as of the entrypoint's last etcd view",
+        st.and_then(|s| s.etcd.paused_until)
+            .is_some_and(|until| until > o.now) as i64,
+    );
+    gauge(
+        &mut reg,
         "galera_leader",
         "1 when this node holds P/leader",
         st.map(|s| s.leader as i64).unwrap_or(0),
@@ -239,6 +246,10 @@ mod tests {
             state: Some(StateFile {
                 leader: true,
                 counters,
+                etcd: crate::checker::state_file::EtcdView {
+                    paused_until: Some(60),
+                    ..Default::default()
+                },
                 ..Default::default()
             }),
         };
@@ -255,6 +266,7 @@ mod tests {
             "galera_state{state=\"RECOVERY\"} 0",
             "galera_phase{phase=\"running\"} 1",
             "galera_leader 1",
+            "galera_paused 1",
             "wsrep_local_state 2",
             "wsrep_cluster_size 3",
             "wsrep_last_committed 42",

@@ -366,6 +366,7 @@ mod tests {
             state: Some("STEADY".into()),
             uuid: Some("u1".into()),
             read_at,
+            paused_until: None,
         }
     }
 

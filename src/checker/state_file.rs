@@ -53,6 +53,9 @@ pub struct EtcdView {
     pub uuid: Option<String>,
     /// Unix time (seconds) of the read.
     pub read_at: i64,
+    /// Until when a maintenance pause (`P/pause`) is on, as of the read.
+    #[serde(default)]
+    pub paused_until: Option<i64>,
 }
 
 /// Counters the entrypoint keeps since it started, exported by `checker serve` on `/metrics`
@@ -174,6 +177,7 @@ mod tests {
                 state: Some("STEADY".into()),
                 uuid: None,
                 read_at: 5,
+                paused_until: None,
             },
             leader: true,
             updated_at: 6,

@@ -19,6 +19,8 @@ pub enum KeyRef<'a> {
     Recovery,
     ForceBootstrap,
     Hwm,
+    Switchover,
+    Pause,
     Node(&'a str),
     Queue(&'a str),
     Seqno(&'a str),
@@ -60,6 +62,15 @@ impl Keys {
     /// `hwm`: the commit high-water mark (permanent).
     pub fn hwm(&self) -> String {
         self.k("hwm")
+    }
+    /// `switchover`: an operator's request to hand leadership to a named node (lease-bound:
+    /// it lasts as long as the command waits for it).
+    pub fn switchover(&self) -> String {
+        self.k("switchover")
+    }
+    /// `pause`: the operator's maintenance pause (lease-bound: it ends by itself).
+    pub fn pause(&self) -> String {
+        self.k("pause")
     }
     pub fn lock(&self) -> String {
         self.k("lock")
@@ -139,6 +150,8 @@ impl Keys {
             "recovery" => KeyRef::Recovery,
             "force-bootstrap" => KeyRef::ForceBootstrap,
             "hwm" => KeyRef::Hwm,
+            "switchover" => KeyRef::Switchover,
+            "pause" => KeyRef::Pause,
             _ => {
                 let named = |dir: &str| {
                     rest.strip_prefix(dir)
@@ -190,6 +203,8 @@ mod tests {
         assert_eq!(k.classify(&k.leader()), Some(KeyRef::Leader));
         assert_eq!(k.classify(&k.lock()), Some(KeyRef::Lock));
         assert_eq!(k.classify(&k.hwm()), Some(KeyRef::Hwm));
+        assert_eq!(k.classify(&k.switchover()), Some(KeyRef::Switchover));
+        assert_eq!(k.classify(&k.pause()), Some(KeyRef::Pause));
         assert_eq!(k.classify(&k.bootstrap()), Some(KeyRef::Bootstrap));
         assert_eq!(k.classify(&k.recovery()), Some(KeyRef::Recovery));
         assert_eq!(

@@ -436,6 +436,28 @@ impl Etcd {
         Ok(snap)
     }
 
+    /// Grant a lease of `ttl` (whole seconds, at least 1) that nobody keeps alive: keys put
+    /// under it vanish by themselves when it runs out (an operator's time-bound record).
+    pub async fn grant_lease(&self, ttl: Duration) -> Result<i64, EtcdError> {
+        let secs = ttl.as_secs().max(1) as i64;
+        let resp = self
+            .call_retrying("lease grant", |mut c| async move {
+                c.lease_grant(secs, None).await
+            })
+            .await?;
+        Ok(resp.id())
+    }
+
+    /// Revoke a lease: every key under it goes at once.
+    pub async fn revoke_lease(&self, id: i64) -> Result<(), EtcdError> {
+        self.call_retrying(
+            "lease revoke",
+            |mut c| async move { c.lease_revoke(id).await },
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Read one key.
     pub async fn get(&self, key: &str) -> Result<Option<RawKv>, EtcdError> {
         Ok(self.get_range(key, false).await?.0.into_iter().next())

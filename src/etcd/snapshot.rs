@@ -187,6 +187,44 @@ pub struct ForceRequest {
     pub accept_data_loss: bool,
 }
 
+/// `P/switchover`: the operator's request that `to` takes leadership over from the leader
+/// the request was made against (`leader_revision`, the mod_revision of `P/leader` then).
+/// The key lives under a lease as long as the command waits; the target hands leadership
+/// over to itself, or writes why it refuses into `refused`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchoverRequest {
+    pub to: String,
+    /// The leader's address when the request was made.
+    pub from: String,
+    pub leader_revision: i64,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// The operator moves the leader during a maintenance pause on purpose.
+    #[serde(default)]
+    pub during_pause: bool,
+    /// Why the target refused, once it did.
+    #[serde(default)]
+    pub refused: Option<String>,
+    /// The key's lease and mod_revision (not stored in the value).
+    #[serde(skip)]
+    pub lease: i64,
+    #[serde(skip)]
+    pub mod_revision: i64,
+}
+
+/// `P/pause`: a maintenance pause of the automatic cluster decisions, lease-bound (it ends by
+/// itself at `until`), with who set it and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    pub reason: String,
+    pub by: String,
+    pub since: i64,
+    pub until: i64,
+    /// The key's lease (not stored in the value).
+    #[serde(skip)]
+    pub lease: i64,
+}
+
 /// `P/resync/<name>`: the operator's request that a refused node discards its datadir, bound
 /// to the position it was refused with, until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,6 +261,22 @@ pub struct LeaderEntry {
     pub address: String,
     pub lease: i64,
     pub create_revision: i64,
+    /// Changes with every write of the key, including a switchover's hand-over in place
+    /// (which keeps create_revision): what a write made as this leader is fenced on.
+    #[serde(default)]
+    pub mod_revision: i64,
+}
+
+impl LeaderEntry {
+    /// Condition: `P/leader` (at `key`) is still exactly this entry — not deleted, not
+    /// re-created, not handed over to another node since it was read.
+    pub fn unchanged(&self, key: &str) -> etcd_client::Compare {
+        etcd_client::Compare::mod_revision(
+            key.to_string(),
+            etcd_client::CompareOp::Equal,
+            self.mod_revision,
+        )
+    }
 }
 
 /// Everything under the prefix at one revision.
@@ -247,6 +301,10 @@ pub struct ClusterSnapshot {
     pub forks: BTreeMap<String, Fork>,
     /// `P/hwm`: the commit high-water mark.
     pub hwm: Option<Mark>,
+    /// `P/switchover`: a pending leader hand-over.
+    pub switchover: Option<SwitchoverRequest>,
+    /// `P/pause`: the maintenance pause, while it lasts.
+    pub pause: Option<Pause>,
     /// Values that did not parse, one sentence each.
     pub warnings: Vec<String>,
 }
@@ -339,6 +397,7 @@ impl ClusterSnapshot {
                     address: parse_address(v)?,
                     lease: kv.lease,
                     create_revision: kv.create_revision,
+                    mod_revision: kv.mod_revision,
                 })
             }
             KeyRef::Lock => {
@@ -408,6 +467,19 @@ impl ClusterSnapshot {
                 self.hwm = Some(
                     serde_json::from_str(v).map_err(|e| format!("not a high-water mark: {e}"))?,
                 )
+            }
+            KeyRef::Switchover => {
+                let mut r: SwitchoverRequest = serde_json::from_str(v)
+                    .map_err(|e| format!("not a switchover request: {e}"))?;
+                r.lease = kv.lease;
+                r.mod_revision = kv.mod_revision;
+                self.switchover = Some(r);
+            }
+            KeyRef::Pause => {
+                let mut p: Pause =
+                    serde_json::from_str(v).map_err(|e| format!("not a pause record: {e}"))?;
+                p.lease = kv.lease;
+                self.pause = Some(p);
             }
             KeyRef::Fork(id) => {
                 let f: Fork =

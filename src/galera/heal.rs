@@ -13,7 +13,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use super::node::Node;
-use super::rules::{non_primary_plan, NonPrimaryPlan};
+use super::rules::{non_primary_plan, non_primary_under_pause, NonPrimaryPlan};
 use crate::etcd::snapshot::BootstrapRecord;
 use crate::etcd::{absent, lock, put_op, unchanged_since, unix_now};
 use crate::position::Position;
@@ -67,7 +67,9 @@ async fn healed_locked(
             .await?;
     let snap = node.etcd.snapshot().await?;
     // Only a node that was in a Primary Component since it started is ever told to heal.
-    let why = match non_primary_plan(
+    let now = unix_now();
+    let paused = crate::pause::active(&snap, now).map(|p| crate::pause::sentence(p, now));
+    let plan = non_primary_plan(
         &me,
         &status,
         true,
@@ -75,7 +77,9 @@ async fn healed_locked(
         node.cfg.opts.cluster_size,
         non_primary_for,
         grace,
-    ) {
+    )
+    .map(|p| non_primary_under_pause(p, paused.as_deref()));
+    let why = match plan {
         Some(NonPrimaryPlan::HealInPlace(why)) => why,
         other => {
             info!("heal in place: under the lock the decision changed ({other:?})");
@@ -97,6 +101,7 @@ async fn healed_locked(
         absent(&k.bootstrap()),
         unchanged_since(&k.census_prefix(), snap.revision),
         unchanged_since(&k.queue_prefix(), snap.revision),
+        unchanged_since(&k.pause(), snap.revision),
     ];
     let ops = vec![put_op(
         &k.bootstrap(),

@@ -142,6 +142,7 @@ impl StateWriter {
             }),
             uuid: snap.uuid.clone(),
             read_at: crate::etcd::unix_now(),
+            paused_until: crate::pause::active(snap, crate::etcd::unix_now()).map(|p| p.until),
         };
     }
 }
@@ -162,6 +163,8 @@ pub struct Node {
     pub position_since: i64,
     /// The census entry last written by this process, and the lease it was written under.
     pub census: Option<(i64, CensusEntry)>,
+    /// Throttles the steady loop's "still so" notes (e.g. a leader kept during a pause).
+    pub notes: crate::logging::Throttle,
 }
 
 impl Node {
@@ -409,11 +412,7 @@ impl Node {
                 || snap.nodes.get(&me).is_some_and(|n| n.lease == l.lease)
             {
                 let txn = etcd_client::Txn::new()
-                    .when(vec![etcd_client::Compare::create_revision(
-                        k.leader(),
-                        etcd_client::CompareOp::Equal,
-                        l.create_revision,
-                    )])
+                    .when(vec![l.unchanged(&k.leader())])
                     .and_then(vec![delete_op(&k.leader())]);
                 if self.etcd.txn(txn).await?.succeeded {
                     info!("removed a leader key left by an earlier run of {me}");

@@ -81,6 +81,19 @@ pub enum Plan {
     Fail { reason: String },
 }
 
+/// A maintenance pause (`pause`: who paused, why, for how long) turns a new cluster into a
+/// wait. Joining a running cluster, entering RECOVERY and queueing (which only report
+/// positions) and refusals stand; the election and the bootstrap that follow a queue wait in
+/// `run::queue` and under the lock.
+pub fn under_pause(plan: Plan, pause: Option<&str>) -> Plan {
+    match (pause, &plan) {
+        (Some(p), Plan::NewCluster { .. }) => Plan::Wait {
+            reason: format!("cluster {p}; would otherwise be {}", plan.sentence()),
+        },
+        _ => plan,
+    }
+}
+
 impl Plan {
     /// The one sentence logged for this decision.
     pub fn sentence(&self) -> String {
@@ -353,6 +366,7 @@ mod tests {
                 address: s.nodes[*first].address.clone(),
                 lease: 1,
                 create_revision: 1,
+                mod_revision: 1,
             });
         }
         for m in c.members {
@@ -681,6 +695,39 @@ mod tests {
                 assert_eq!(peers.len(), 3);
             }
             p => panic!("{p:?}"),
+        }
+    }
+
+    #[test]
+    fn under_pause_table() {
+        let r = || "r".to_string();
+        let cases: Vec<(Plan, bool)> = vec![
+            (Plan::NewCluster { reason: r() }, true),
+            (Plan::EnterRecovery { reason: r() }, false),
+            (Plan::Queue { reason: r() }, false),
+            (
+                Plan::Join {
+                    peers: vec![],
+                    donors: vec![],
+                    reason: r(),
+                },
+                false,
+            ),
+            (Plan::Refuse { reason: r() }, false),
+            (Plan::Wait { reason: r() }, false),
+            (Plan::Fail { reason: r() }, false),
+        ];
+        for (plan, frozen) in cases {
+            let kind = plan.kind();
+            assert_eq!(under_pause(plan.clone(), None), plan, "{kind}: no pause");
+            let got = under_pause(plan.clone(), Some("paused by ops (disk)"));
+            if frozen {
+                assert_eq!(got.kind(), "wait", "{kind}");
+                assert!(got.sentence().contains("paused by ops (disk)"), "{kind}");
+                assert!(got.sentence().contains(&plan.sentence()), "{kind}");
+            } else {
+                assert_eq!(got, plan, "{kind}");
+            }
         }
     }
 }

@@ -138,6 +138,20 @@ pub enum NonPrimaryPlan {
     Leave(String),
 }
 
+/// What a non-Primary node does while a maintenance pause (`pause`: its sentence) is on:
+/// it stays, mariadbd running — no leaving for a recovery, no heal in place.
+pub fn non_primary_under_pause(plan: NonPrimaryPlan, pause: Option<&str>) -> NonPrimaryPlan {
+    match (pause, plan) {
+        (Some(p), NonPrimaryPlan::Leave(why)) => NonPrimaryPlan::Stay(format!(
+            "cluster {p}; would otherwise leave for a recovery: {why}"
+        )),
+        (Some(p), NonPrimaryPlan::HealInPlace(why)) => {
+            NonPrimaryPlan::Stay(format!("cluster {p}; would otherwise heal in place: {why}"))
+        }
+        (_, plan) => plan,
+    }
+}
+
 /// Decide for a node that has been non-Primary for `non_primary_for` (`me`, its live status
 /// `s`): nothing before `grace`; nothing while any node is registered (a Primary Component
 /// runs somewhere: Galera re-merges this node when the network allows); nothing while a member's
@@ -498,6 +512,7 @@ mod tests {
                 address: "a".into(),
                 lease: 1,
                 create_revision: 1,
+                mod_revision: 1,
             }),
             ..Default::default()
         };
@@ -977,6 +992,31 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(steady_due(&s, "a", 3).is_some(), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn non_primary_under_pause_table() {
+        let p = Some("paused by ops (disk) for 9m");
+        let cases = vec![
+            (NonPrimaryPlan::Leave("l".into()), p, "stay:would otherwise leave"),
+            (NonPrimaryPlan::HealInPlace("h".into()), p, "stay:would otherwise heal"),
+            (NonPrimaryPlan::Stay("s".into()), p, "stay:s"),
+            (NonPrimaryPlan::Leave("l".into()), None, "leave"),
+            (NonPrimaryPlan::HealInPlace("h".into()), None, "heal"),
+        ];
+        for (plan, pause, want) in cases {
+            let got = non_primary_under_pause(plan.clone(), pause);
+            match (want.split_once(':'), &got) {
+                (Some(("stay", text)), NonPrimaryPlan::Stay(why)) => {
+                    assert!(why.contains(text), "{plan:?}: {why}");
+                    if pause.is_some() && text.starts_with("would") {
+                        assert!(why.contains("paused by ops"), "{why}");
+                    }
+                }
+                (None, got) => assert_eq!(got, &plan, "{plan:?} without a pause"),
+                _ => panic!("{plan:?}: want {want}, got {got:?}"),
+            }
         }
     }
 }

@@ -153,7 +153,12 @@ fn decide_on(
     peers: &[String],
 ) -> Plan {
     let facts = facts(node);
-    decide(&observation(node, &facts, snap, position, reachable, peers))
+    let now = unix_now();
+    let paused = crate::pause::active(snap, now).map(|p| crate::pause::sentence(p, now));
+    super::plan::under_pause(
+        decide(&observation(node, &facts, snap, position, reachable, peers)),
+        paused.as_deref(),
+    )
 }
 
 /// The safety gate's ruling on `action` for this node.
@@ -500,7 +505,17 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
             let cluster = safety::cluster_uuid(&snap);
             safety::force_request_problem(req, current, cluster.as_deref(), now)
         });
-        let sentence = match elect(&snap, node.cfg.opts.cluster_size, now) {
+        let paused = crate::pause::active(&snap, now).map(|p| crate::pause::sentence(p, now));
+        let election = match &paused {
+            // The election and the bootstrap it leads to wait for the pause to end.
+            Some(p) => Election::Blocked {
+                reason: format!(
+                    "cluster {p}: no election and no bootstrap until it ends (`galera-sidecar resume`)"
+                ),
+            },
+            None => elect(&snap, node.cfg.opts.cluster_size, now),
+        };
+        let sentence = match election {
             Election::Waiting { present, missing } => format!(
                 "recovery waits: present [{}], missing [{}]{}",
                 present.join(","),
@@ -561,6 +576,8 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
                     }
                     _ => cond.push(absent(&k.recovery())),
                 }
+                // Not paused meanwhile.
+                cond.push(unchanged_since(&k.pause(), snap.revision));
                 let won = node
                     .etcd
                     .txn(Txn::new().when(cond).and_then(ops))
@@ -1010,7 +1027,19 @@ async fn bootstrap_locked(
         at: unix_now(),
         reason: reason.clone(),
     };
-    let mut cond = vec![node.etcd.no_nodes()];
+    // A maintenance pause freezes every bootstrap; the txn checks no pause began since.
+    let now = unix_now();
+    if let Some(p) = crate::pause::active(&snap, now) {
+        info!(
+            "not bootstrapping: cluster {}",
+            crate::pause::sentence(p, now)
+        );
+        return Ok(None);
+    }
+    let mut cond = vec![
+        node.etcd.no_nodes(),
+        unchanged_since(&k.pause(), snap.revision),
+    ];
     cond.extend(state_cond);
     // create-if-absent, or replace our own earlier record (a retry of the same bootstrap).
     match &snap.bootstrap {

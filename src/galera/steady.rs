@@ -9,11 +9,13 @@ use std::time::Duration;
 use etcd_client::{Compare, CompareOp, Txn};
 use tracing::{info, warn};
 
+use super::handover::{handover, Handover};
 use super::mysqld::ChildProc;
 use super::node::Node;
 use super::rules::{
-    eligibility, forks_due, leader_action, mark_due, non_primary_plan, recovery_mark_due,
-    should_register, steady_due, LeaderAction, NonPrimaryPlan, MARK_INTERVAL_SECS,
+    eligibility, forks_due, leader_action, mark_due, non_primary_plan, non_primary_under_pause,
+    recovery_mark_due, should_register, steady_due, LeaderAction, NonPrimaryPlan,
+    MARK_INTERVAL_SECS,
 };
 use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::{CensusEntry, StateValue};
@@ -95,15 +97,21 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
         {
             let elapsed = primary_at.elapsed();
             let plan = match node.etcd.snapshot().await {
-                Ok(snap) => non_primary_plan(
-                    &node.cfg.name,
-                    s,
-                    ever_primary,
-                    &snap,
-                    node.cfg.opts.cluster_size,
-                    elapsed,
-                    NON_PRIMARY_GRACE,
-                ),
+                Ok(snap) => {
+                    let now = crate::etcd::unix_now();
+                    let paused =
+                        crate::pause::active(&snap, now).map(|p| crate::pause::sentence(p, now));
+                    non_primary_plan(
+                        &node.cfg.name,
+                        s,
+                        ever_primary,
+                        &snap,
+                        node.cfg.opts.cluster_size,
+                        elapsed,
+                        NON_PRIMARY_GRACE,
+                    )
+                    .map(|p| non_primary_under_pause(p, paused.as_deref()))
+                }
                 Err(_) => None,
             };
             match plan {
@@ -442,6 +450,24 @@ async fn tick(
         .as_ref()
         .is_some_and(|l| l.lease == lease && l.address == node.cfg.address);
     let elig = eligibility(status, sql_failures, snap.uuid.as_deref());
+    let now = crate::etcd::unix_now();
+    match handover(&snap, &me, &node.cfg.address, &elig, now) {
+        Handover::Nothing => {}
+        Handover::Take(why) => {
+            if take_over(node, &snap).await? {
+                node.state.decision("switchover");
+                info!("became leader ({}): {why}", node.cfg.address);
+                node.state.current.leader = true;
+                return Ok(());
+            }
+            info!("switchover: the leader or the request changed meanwhile; re-deciding");
+        }
+        Handover::Refuse(why) => {
+            if refuse_switchover(node, &snap, &why).await? {
+                warn!("switchover to {me} refused: {why}");
+            }
+        }
+    }
     match leader_action(&snap, mine, &elig) {
         LeaderAction::Campaign => {
             if node
@@ -459,9 +485,18 @@ async fn tick(
                 info!("campaign lost: another node became leader first (woken by {woken_by})");
             }
         }
-        LeaderAction::Resign(why) => {
-            resign(node, &snap, &why).await?;
-        }
+        LeaderAction::Resign(why) => match crate::pause::active(&snap, now) {
+            // Paused: the leader stays (haproxy's health checks still route around a sick
+            // one to its backup servers); a SIGTERM still hands over.
+            Some(p) => {
+                let note = format!("not giving up leadership although {why}: cluster paused");
+                if node.notes.due(&note) {
+                    info!("{note} ({})", crate::pause::sentence(p, now));
+                }
+                node.state.current.leader = mine;
+            }
+            None => resign(node, &snap, &why).await?,
+        },
         LeaderAction::Keep => node.state.current.leader = mine,
     }
 
@@ -477,7 +512,7 @@ async fn tick(
             let value = serde_json::to_string(&m).unwrap_or_default();
             let txn = Txn::new()
                 .when(vec![
-                    Compare::create_revision(k.leader(), CompareOp::Equal, l.create_revision),
+                    l.unchanged(&k.leader()),
                     crate::etcd::unchanged_since(&k.hwm(), snap.revision),
                 ])
                 .and_then(vec![crate::etcd::put_op(&k.hwm(), &value, None)]);
@@ -492,16 +527,56 @@ async fn tick(
     Ok(())
 }
 
-/// Delete `P/leader` if it is still ours (compared on create_revision).
+/// The switchover's hand-over, one transaction: if `P/leader` and `P/switchover` are still
+/// what the snapshot holds, `P/leader` becomes this node's address under its lease and the
+/// request goes. `false` when either changed meanwhile.
+async fn take_over(node: &mut Node, snap: &ClusterSnapshot) -> Result<bool, EtcdError> {
+    let (Some(l), Some(req)) = (&snap.leader, &snap.switchover) else {
+        return Ok(false);
+    };
+    let k = node.etcd.keys.clone();
+    let txn = Txn::new()
+        .when(vec![
+            l.unchanged(&k.leader()),
+            Compare::mod_revision(k.switchover(), CompareOp::Equal, req.mod_revision),
+        ])
+        .and_then(vec![
+            crate::etcd::put_op(&k.leader(), &node.cfg.address, Some(node.lease.id())),
+            delete_op(&k.switchover()),
+        ]);
+    Ok(node.etcd.txn(txn).await?.succeeded)
+}
+
+/// Write why this node refuses the switchover into the request (same lease, fenced on it).
+async fn refuse_switchover(
+    node: &mut Node,
+    snap: &ClusterSnapshot,
+    why: &str,
+) -> Result<bool, EtcdError> {
+    let Some(req) = &snap.switchover else {
+        return Ok(false);
+    };
+    let key = node.etcd.keys.switchover();
+    let mut refused = req.clone();
+    refused.refused = Some(why.to_string());
+    let value = serde_json::to_string(&refused).unwrap_or_default();
+    let lease = (req.lease != 0).then_some(req.lease);
+    let txn = Txn::new()
+        .when(vec![Compare::mod_revision(
+            key.clone(),
+            CompareOp::Equal,
+            req.mod_revision,
+        )])
+        .and_then(vec![crate::etcd::put_op(&key, &value, lease)]);
+    Ok(node.etcd.txn(txn).await?.succeeded)
+}
+
+/// Delete `P/leader` if it is still the entry we read (not handed over meanwhile).
 async fn resign(node: &mut Node, snap: &ClusterSnapshot, why: &str) -> Result<(), EtcdError> {
     let Some(l) = &snap.leader else { return Ok(()) };
     let k = node.etcd.keys.leader();
     let txn = Txn::new()
-        .when(vec![Compare::create_revision(
-            k.clone(),
-            CompareOp::Equal,
-            l.create_revision,
-        )])
+        .when(vec![l.unchanged(&k)])
         .and_then(vec![delete_op(&k)]);
     if node.etcd.txn(txn).await?.succeeded {
         info!("gave up leadership: {why}");
