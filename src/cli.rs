@@ -204,6 +204,12 @@ pub enum Command {
     },
     /// End a maintenance pause now
     Resume,
+    /// Would restarting NAME now rejoin by IST, keep quorum and leave a leader? Exit 0 yes,
+    /// 1 no, 2 bad input; one sentence saying why
+    CanRestart {
+        /// The node to restart
+        name: String,
+    },
     /// Forget a member after a scale-down, so recovery stops waiting for it
     RemoveMember {
         /// The member to forget
@@ -276,6 +282,10 @@ pub struct GaleraOpts {
     /// (the wait for a new leader gets the rest of --drain-timeout)
     #[arg(long, env = "GALERA_DRAIN_SWITCH_WINDOW", value_parser = parse_duration, default_value = "3s")]
     pub drain_switch_window: Duration,
+    /// On SIGTERM, first wait (bounded by --drain-timeout, then stop anyway) until this node's
+    /// restart would rejoin by IST and keep quorum (`can-restart`)
+    #[arg(long, env = "GALERA_DRAIN_WAIT_IST", value_parser = clap::builder::BoolishValueParser::new())]
+    pub drain_wait_ist: bool,
     /// How long a clean mariadbd stop may take before SIGKILL
     #[arg(long, env = "GALERA_STOP_TIMEOUT", value_parser = parse_duration, default_value = "60s")]
     pub stop_timeout: Duration,

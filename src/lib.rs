@@ -10,7 +10,8 @@
 //! - [`galera`]: the container entrypoint (pure decisions in `plan`/`recovery`, I/O around them);
 //! - [`checker`]: readiness/liveness rules (pure) and the probes that apply them;
 //! - [`haproxy`]: config rendering (pure) and the haproxy child that follows the leader;
-//! - [`status`]: `status`, `set-state` and the operator's one-shot commands.
+//! - [`status`]: `status`, `set-state` and the operator's one-shot commands;
+//! - [`restart_gate`]: `can-restart NAME` (IST, quorum, leader), pure.
 
 pub mod checker;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod mycnf;
 pub mod mysql;
 pub mod pause;
 pub mod position;
+pub mod restart_gate;
 pub mod secrets;
 pub mod status;
 pub mod switchover;

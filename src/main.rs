@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use galera_sidecar::cli::{self, Cli, Command, ConfigError};
-use galera_sidecar::{checker, etcd, galera, haproxy, logging, pause, status, switchover};
+use galera_sidecar::{
+    checker, etcd, galera, haproxy, logging, pause, restart_gate, status, switchover,
+};
 
 fn main() -> ExitCode {
     // A syntax error or an invalid value: exit 2 with one line naming the option (and the
@@ -146,6 +148,11 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         Command::Resume => {
             println!("{}", pause::resume(&connect().await?).await?);
             Ok(0)
+        }
+        Command::CanRestart { name } => {
+            let (code, sentence) = restart_gate::command(&connect().await?, name).await?;
+            println!("{sentence}");
+            Ok(code)
         }
         Command::RemoveMember { name, force } => {
             println!(

@@ -271,6 +271,13 @@ impl WsrepStatus {
     pub fn last_committed(&self) -> Option<i64> {
         self.get("last_committed").and_then(|v| v.parse().ok())
     }
+    /// `wsrep_local_cached_downto`: the lowest seqno in the gcache; `None` when the gcache is
+    /// empty (Galera reports 0, -1 or 2^64-1 then) or the variable is missing.
+    pub fn local_cached_downto(&self) -> Option<i64> {
+        self.get("local_cached_downto")
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|v| *v > 0)
+    }
     pub fn local_recv_queue(&self) -> Option<i64> {
         self.get("local_recv_queue").and_then(|v| v.parse().ok())
     }
@@ -487,6 +494,18 @@ mod tests {
         assert!(s.connected());
         assert!(!s.ready());
         assert_eq!(s.get("uptime"), None);
+        assert_eq!(s.local_cached_downto(), None);
+        for (v, want) in [
+            ("42", Some(42)),
+            ("1", Some(1)),
+            ("0", None),
+            ("-1", None),
+            ("18446744073709551615", None),
+            ("x", None),
+        ] {
+            let s = WsrepStatus::from_rows([("wsrep_local_cached_downto", v)]);
+            assert_eq!(s.local_cached_downto(), want, "{v}");
+        }
     }
 
     fn opts(socket: Option<&str>, host: Option<&str>, extra: Option<u16>) -> crate::cli::MysqlOpts {

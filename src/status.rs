@@ -351,6 +351,11 @@ pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String
         f.extend(live_flags(snap, r));
     }
     f.extend(cluster_size_flags(snap, rows));
+    f.extend(
+        snap.nodes
+            .keys()
+            .filter_map(|n| crate::restart_gate::sst_flag(snap, n)),
+    );
     if state == Some(ClusterState::Recovery) && snap.nodes.is_empty() {
         let expected: BTreeSet<&String> = snap.members.keys().collect();
         let queued: BTreeSet<&String> = snap.queue.keys().collect();
@@ -1053,6 +1058,7 @@ mod tests {
                 at: 1,
                 running: running.then_some(p),
                 forks: vec![],
+                cached_downto: None,
             },
         );
     }

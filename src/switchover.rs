@@ -318,6 +318,7 @@ mod tests {
                     at: 0,
                     running: Some(Position::known(U, 10)),
                     forks: vec![],
+                    cached_downto: None,
                 },
             );
         }

@@ -801,6 +801,17 @@ fn case_pause(bed: &mut Bed) {
         .sql("SET GLOBAL wsrep_desync=OFF")
         .expect("resync");
     bed.assert_routes(n, case);
+    // The pooled sessions follow the move (ended on the old leader once a second old).
+    let n_name = bed.c.nodes[n].name.clone();
+    let moved = wait_for(Duration::from_secs(20), || {
+        ["hx0-pooled", "hx1-pooled"]
+            .iter()
+            .all(|p| bed.writers.last_ok_node(p).as_deref() == Some(n_name.as_str()))
+    });
+    assert!(
+        moved,
+        "{case}: the pooled writers did not follow the move to {n_name}"
+    );
 }
 
 /// A full outage during a pause: every node restarts and reports its position, but no

@@ -186,3 +186,35 @@ fn f8_heal_in_place_never_makes_a_second_primary() {
 fn l1_removed_member_keeps_its_commits() {
     survives(sim::cases::l1_removed_member());
 }
+
+/// The commit high-water mark: with its writer removed from `members/` and down, the election
+/// over the members left (all below the mark) is blocked until the writer is back, which then
+/// wins; the election that ignores the mark is caught by the MARK invariant.
+#[test]
+fn mark_blocks_an_election_below_it_while_its_writer_is_removed() {
+    let c = sim::cases::mark_removed_writer();
+    let out = World::run(&c.schedule, Mutant::None);
+    let report = runner::report(&c.schedule, &out);
+    if std::env::var_os("SIM_TRACE").is_some() {
+        println!("{report}");
+    }
+    assert!(out.violation.is_none(), "{report}");
+    assert!(out.recovered, "not recovered: {report}");
+    let winners: Vec<&String> = out
+        .trace
+        .iter()
+        .filter(|l| l.contains("recorded the recovery winner"))
+        .collect();
+    assert!(
+        !winners.is_empty() && winners.iter().all(|l| l.contains("winner g-1")),
+        "the removed writer g-1 must be the only winner: {report}"
+    );
+    let bad = World::run(&c.schedule, Mutant::IgnoreMark);
+    let bad_report = runner::report(&c.schedule, &bad);
+    assert!(
+        bad.violation
+            .as_ref()
+            .is_some_and(|v| v.invariant == "MARK"),
+        "an election ignoring the mark is not caught: {bad_report}"
+    );
+}

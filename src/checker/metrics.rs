@@ -110,6 +110,15 @@ pub fn render(g: &Gathered, verdicts: &Verdicts) -> String {
         st.and_then(|s| s.etcd.paused_until)
             .is_some_and(|until| until > o.now) as i64,
     );
+    if let Some(ist) = st.and_then(|s| s.ist_possible) {
+        gauge(
+            &mut reg,
+            "galera_ist_possible",
+            "1 when restarting this node now would rejoin by IST (a donor's gcache still holds \
+             its next seqno), 0 when it would cost a full SST (galera-sidecar can-restart)",
+            ist as i64,
+        );
+    }
     gauge(
         &mut reg,
         "galera_leader",
@@ -250,6 +259,7 @@ mod tests {
                     paused_until: Some(60),
                     ..Default::default()
                 },
+                ist_possible: Some(false),
                 ..Default::default()
             }),
         };
@@ -267,6 +277,7 @@ mod tests {
             "galera_phase{phase=\"running\"} 1",
             "galera_leader 1",
             "galera_paused 1",
+            "galera_ist_possible 0",
             "wsrep_local_state 2",
             "wsrep_cluster_size 3",
             "wsrep_last_committed 42",
@@ -279,5 +290,9 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing `{want}` in:\n{text}");
         }
+        // Without the entrypoint's answer the gauge is absent, not a false 0.
+        let mut g = g;
+        g.state = None;
+        assert!(!render(&g, &v).contains("galera_ist_possible"));
     }
 }

@@ -96,6 +96,10 @@ pub struct StateFile {
     /// Counters for `/metrics` (optional).
     #[serde(default)]
     pub counters: Counters,
+    /// Whether restarting this node now would rejoin by IST (`restart_gate::ist`), as of the
+    /// last etcd view; `None` when not known (exported as `galera_ist_possible`).
+    #[serde(default)]
+    pub ist_possible: Option<bool>,
 }
 
 pub const FILE_NAME: &str = "state.json";
@@ -182,6 +186,7 @@ mod tests {
             leader: true,
             updated_at: 6,
             counters: Counters::default(),
+            ist_possible: Some(true),
         };
         s.write(&d).expect("write");
         assert_eq!(StateFile::read(&d), Ok(Some(s)));
@@ -209,6 +214,7 @@ mod tests {
             "etcd":{"state":"STEADY","uuid":null,"read_at":3},"updated_at":4}"#;
         let s: StateFile = serde_json::from_str(json).expect("parse without counters");
         assert_eq!(s.counters, Counters::default());
+        assert_eq!(s.ist_possible, None);
         let json = r#"{"node_name":"g-0","phase":"running","mysqld_pid":1,"mysqld_started_at":2,
             "etcd":{"state":"STEADY","uuid":null,"read_at":3},"updated_at":4,
             "counters":{"decisions":{"join":2},"etcd_errors":5}}"#;

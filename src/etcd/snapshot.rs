@@ -139,6 +139,11 @@ pub struct CensusEntry {
     /// file): which branch of its uuid it holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forks: Vec<Fork>,
+    /// While mariadbd runs: the lowest seqno still in its gcache (`wsrep_local_cached_downto`),
+    /// i.e. a joiner of the same uuid at seqno `s` can get an IST from it when this is
+    /// `<= s + 1` (`restart_gate`). `None` when unknown or the gcache is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_downto: Option<i64>,
 }
 
 /// `P/hwm`: the commit high-water mark — the last committed position the leader saw, written

@@ -224,6 +224,7 @@ mod tests {
                 at: 1,
                 running: None,
                 forks: vec![fork("a", 1), fork("b", 5)],
+                cached_downto: None,
             },
         );
         let ids: Vec<String> = known_forks(&snap).into_iter().map(|f| f.id).collect();

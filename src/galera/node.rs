@@ -99,6 +99,7 @@ impl StateWriter {
                 leader: false,
                 updated_at: crate::etcd::unix_now(),
                 counters: Default::default(),
+                ist_possible: None,
             },
         }
     }
@@ -144,6 +145,8 @@ impl StateWriter {
             read_at: crate::etcd::unix_now(),
             paused_until: crate::pause::active(snap, crate::etcd::unix_now()).map(|p| p.until),
         };
+        self.current.ist_possible =
+            crate::restart_gate::ist_possible(snap, &self.current.node_name);
     }
 }
 
@@ -269,6 +272,7 @@ impl Node {
             at: crate::etcd::unix_now(),
             running,
             forks: self.forks(),
+            cached_downto: None,
         }
     }
 

@@ -343,6 +343,7 @@ mod tests {
                         at,
                         running: Some(Position::known(u, seqno)),
                         forks: vec![],
+                        cached_downto: None,
                     },
                 );
             }
@@ -353,6 +354,7 @@ mod tests {
             at: 500,
             running: None,
             forks: vec![],
+            cached_downto: None,
         };
         for n in c.fresh {
             s.census.insert(n.to_string(), entry(Position::Fresh));

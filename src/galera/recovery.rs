@@ -150,7 +150,7 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize, now: i64) -> Election 
 
     // Who must be present.
     let members: BTreeSet<&String> = snap.members.keys().collect();
-    let participants: Vec<(&String, Position)> = if !members.is_empty() {
+    let mut participants: Vec<(&String, Position)> = if !members.is_empty() {
         let missing: Vec<String> = members
             .iter()
             .filter(|m| !queued.contains_key(**m))
@@ -272,61 +272,182 @@ pub fn elect(snap: &ClusterSnapshot, cluster_size: usize, now: i64) -> Election 
             missing: silent,
         };
     }
-    if let Some((best_name, _)) = best {
-        let known = known_forks(snap);
-        let best_pos = participants
-            .iter()
-            .find(|(n, _)| *n == best_name)
-            .map(|(_, p)| p.clone())
-            .unwrap_or(Position::Unknown);
-        for (name, pos) in &participants {
-            if let Some(fork) = split(
-                &best_pos,
-                forks_of(snap, best_name),
-                pos,
-                forks_of(snap, name),
-                &known,
-            ) {
-                return Election::Blocked {
-                    reason: format!(
-                        "{best_name} ({best_pos}) and {name} ({pos}) hold two branches of cluster \
-                         {cluster_uuid}: {}. No automatic choice; compare them (`galera-sidecar \
-                         status`) and `galera-sidecar force-bootstrap <name>` the one to keep",
-                        split_sentence(fork)
-                    ),
-                };
-            }
-        }
-    }
-    match best {
-        Some((name, seqno)) => {
-            let tied: Vec<&str> = participants
-                .iter()
-                .filter(|(n, p)| p.seqno() == Some(seqno) && *n != name)
-                .map(|(n, _)| n.as_str())
-                .collect();
-            let reason = if tied.is_empty() {
-                format!("highest seqno {seqno} of cluster {cluster_uuid}")
-            } else {
-                format!(
-                    "highest seqno {seqno} of cluster {cluster_uuid}, tied with {} (smallest name wins)",
-                    tied.join(", ")
-                )
-            };
-            Election::Winner {
-                name: name.clone(),
-                position: Position::known(&cluster_uuid, seqno),
-                reason,
-                replaces_record,
-                forced: None,
-            }
-        }
-        None => Election::Blocked {
+    let Some((mut win, mut seqno)) = best else {
+        return Election::Blocked {
             reason: "no queued member holds data (all datadirs fresh): nothing to recover; \
                      `galera-sidecar force-bootstrap <name> --accept-data-loss` starts an empty cluster"
                 .into(),
-        },
+        };
+    };
+    // Below the commit high-water mark, a queued node that does not take part (not a member:
+    // removed, or its key lost) but holds every commit the mark records takes part: it is
+    // the one node known to hold them, and nothing is lost by starting from it.
+    let mut admitted = false;
+    let below = |name: &str, seqno: i64| {
+        safety::mark_loss(
+            &Position::known(&cluster_uuid, seqno),
+            forks_of(snap, name),
+            snap,
+        )
+    };
+    if below(win, seqno).is_some() {
+        let holder = queued
+            .iter()
+            .filter(|(n, _)| !participants.iter().any(|(p, _)| p == n))
+            .filter(|(n, _)| snap.census.contains_key(*n))
+            .map(|(n, q)| (n, queued_position(q)))
+            .filter(|(n, p)| {
+                p.uuid() == Some(cluster_uuid.as_str())
+                    && safety::holds_mark(p, forks_of(snap, n), snap)
+            })
+            .max_by_key(|(n, p)| (p.seqno(), std::cmp::Reverse(n.as_str())));
+        if let Some((n, p)) = holder {
+            win = n;
+            seqno = p.seqno().unwrap_or(seqno);
+            participants.push((n, p));
+            participants.sort_by(|a, b| a.0.cmp(b.0));
+            admitted = true;
+        }
     }
+    let known = known_forks(snap);
+    let best_pos = Position::known(&cluster_uuid, seqno);
+    for (name, pos) in &participants {
+        if let Some(fork) = split(
+            &best_pos,
+            forks_of(snap, win),
+            pos,
+            forks_of(snap, name),
+            &known,
+        ) {
+            return Election::Blocked {
+                reason: format!(
+                    "{win} ({best_pos}) and {name} ({pos}) hold two branches of cluster \
+                     {cluster_uuid}: {}. No automatic choice; compare them (`galera-sidecar \
+                     status`) and `galera-sidecar force-bootstrap <name>` the one to keep",
+                    split_sentence(fork)
+                ),
+            };
+        }
+    }
+    let tied: Vec<&str> = participants
+        .iter()
+        .filter(|(n, p)| p.seqno() == Some(seqno) && *n != win)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let mut reason = if tied.is_empty() {
+        format!("highest seqno {seqno} of cluster {cluster_uuid}")
+    } else {
+        format!(
+            "highest seqno {seqno} of cluster {cluster_uuid}, tied with {} (smallest name wins)",
+            tied.join(", ")
+        )
+    };
+    if admitted {
+        reason.push_str(&format!(
+            "; {win} is not a member, but it is the queued node holding every commit the commit \
+             high-water mark records (the members are below it)"
+        ));
+    }
+    if let Some((lost, m)) = below(win, seqno) {
+        let took_part: BTreeSet<&str> = participants.iter().map(|(n, _)| n.as_str()).collect();
+        let holders = could_hold_mark(snap, m, &took_part);
+        if !holders.is_empty() {
+            return Election::Blocked {
+                reason: below_mark_sentence(win, seqno, lost, m, &holders, now),
+            };
+        }
+        reason.push_str(&format!(
+            "; it loses at least {lost} transaction(s) the commit high-water mark records ({}) \
+             that no member holds: every member took part, each below the mark",
+            safety::mark_words(m, now)
+        ));
+    }
+    Election::Winner {
+        name: win.clone(),
+        position: best_pos,
+        reason,
+        replaces_record,
+        forced: None,
+    }
+}
+
+/// Words every election blocked by the commit high-water mark says.
+const BELOW_MARK: &str = "below the commit high-water mark";
+
+/// For `status` (which does not know `--cluster-size`): why the election over the queued
+/// members is blocked by the commit high-water mark, or `None`. Only while every member has
+/// queued and no record names a winner (the election the entrypoints run then, whatever
+/// their `--cluster-size`, once it is no larger than the members known).
+pub fn blocked_by_mark(snap: &ClusterSnapshot, now: i64) -> Option<String> {
+    if snap.members.is_empty() || snap.recovery.is_some() || !snap.nodes.is_empty() {
+        return None;
+    }
+    match elect(snap, snap.members.len(), now) {
+        Election::Blocked { reason } if reason.contains(BELOW_MARK) => Some(reason),
+        _ => None,
+    }
+}
+
+/// The nodes that do not take part in the election (`took_part`) and may hold the commits
+/// past a winner below the commit high-water mark `m`, each with why it is left out: the
+/// mark's writer, and any member not taking part. A node queued at a known position that does
+/// not hold the mark's commits does not hold them.
+fn could_hold_mark(
+    snap: &ClusterSnapshot,
+    m: &crate::etcd::snapshot::Mark,
+    took_part: &BTreeSet<&str>,
+) -> Vec<(String, String)> {
+    let mut names: BTreeSet<&str> = snap.members.keys().map(String::as_str).collect();
+    names.insert(m.by.as_str());
+    names
+        .into_iter()
+        .filter(|n| !took_part.contains(n))
+        .filter_map(|n| {
+            let member = snap.members.contains_key(n);
+            let why = match snap.queue.get(n).map(queued_position) {
+                Some(p @ Position::Known { seqno, .. }) if seqno >= 0 => {
+                    if !safety::holds_mark(&p, forks_of(snap, n), snap) {
+                        return None;
+                    }
+                    format!(
+                        "{n} is queued at {p} but cannot take part: it has no census entry (its \
+                         branch is unknown)"
+                    )
+                }
+                Some(_) => format!("{n} is queued with an unknown position"),
+                None if member => format!("{n} is a member left out of this election"),
+                None => format!(
+                    "{n} is not a member any more (removed with `remove-member`, or its members/ \
+                     key lost) and has not queued"
+                ),
+            };
+            Some((n.to_string(), why))
+        })
+        .collect()
+}
+
+/// Why a winner below the commit high-water mark does not bootstrap, and what to do.
+fn below_mark_sentence(
+    win: &str,
+    seqno: i64,
+    lost: i64,
+    m: &crate::etcd::snapshot::Mark,
+    holders: &[(String, String)],
+    now: i64,
+) -> String {
+    let names: Vec<&str> = holders.iter().map(|(n, _)| n.as_str()).collect();
+    let whys: Vec<&str> = holders.iter().map(|(_, w)| w.as_str()).collect();
+    format!(
+        "{win} would win at seqno {seqno}, {BELOW_MARK} ({}): bootstrapping \
+         {win} would lose at least {lost} committed transaction(s), which {} may hold: {}. \
+         Nothing bootstraps. Bring {} back (start its entrypoint: once it queues holding those \
+         commits, the recovery goes on), or accept the loss: `galera-sidecar force-bootstrap \
+         {win} --accept-data-loss`",
+        safety::mark_words(m, now),
+        names.join(" or "),
+        whys.join("; "),
+        names.join(" and "),
+    )
 }
 
 /// Is `name` ahead of the recorded winner (same cluster, higher seqno)? Joining would
@@ -400,6 +521,7 @@ mod tests {
                 at: 1,
                 running: None,
                 forks: vec![],
+                cached_downto: None,
             },
         );
         s.queue.insert(name.to_string(), q(p));
@@ -829,6 +951,7 @@ mod tests {
             at: 1,
             running: None,
             forks,
+            cached_downto: None,
         };
         s.census.insert("g-2".into(), census(vec![x.clone()]));
         match elect(&s, 3, NOW) {
@@ -862,6 +985,195 @@ mod tests {
         let mut p = snap(&m3, &[("g-0", k(30)), ("g-1", k(30)), ("g-2", k(50))]);
         p.census.insert("g-2".into(), census(vec![x]));
         assert_eq!(winner(&elect(&p, 3, NOW)), Some(("g-2", 50)));
+    }
+
+    fn mark(seqno: i64, by: &str) -> crate::etcd::snapshot::Mark {
+        crate::etcd::snapshot::Mark {
+            uuid: U.into(),
+            seqno,
+            at: NOW - 180,
+            by: by.into(),
+            forks: vec![],
+        }
+    }
+
+    /// The commit high-water mark: no automatic winner below it while a node that does not
+    /// take part in the election may hold the difference.
+    #[test]
+    fn election_and_the_commit_high_water_mark() {
+        let k = |s| Position::known(U, s);
+        let m3 = ["g-0", "g-1", "g-2"];
+        let all = [("g-0", k(5)), ("g-1", k(9)), ("g-2", k(7))];
+        let marked = |members: &[&str], queued: &[(&str, Position)], m| {
+            let mut s = snap(members, queued);
+            s.hwm = Some(m);
+            s
+        };
+        // g-2 removed with remove-member (members/ holds g-0 and g-1, --cluster-size 2).
+        let removed = marked(&["g-0", "g-1"], &all[..2], mark(12, "g-2"));
+        let mut back = removed.clone();
+        enqueue(&mut back, "g-2", k(12));
+        let mut back_no_census = back.clone();
+        back_no_census.census.remove("g-2");
+        let mut back_unknown = removed.clone();
+        enqueue(&mut back_unknown, "g-2", Position::Unknown);
+        let mut other_uuid = removed.clone();
+        other_uuid.hwm = Some(crate::etcd::snapshot::Mark {
+            uuid: V.into(),
+            ..mark(12, "g-2")
+        });
+        let mut other_branch = removed.clone();
+        other_branch.hwm = Some(crate::etcd::snapshot::Mark {
+            forks: vec!["g-9@9".into()],
+            ..mark(12, "g-2")
+        });
+        let mut forced = removed.clone();
+        forced.force_bootstrap = Some(force("g-0", Some(k(5)), NOW + 3600, false));
+        let mut no_members = removed.clone();
+        no_members.members.clear();
+        // (case, snapshot, cluster_size, expected winner, fragments of the reason)
+        type Case<'a> = (
+            &'a str,
+            ClusterSnapshot,
+            usize,
+            Option<(&'a str, i64)>,
+            Vec<&'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "winner above the mark",
+                marked(&m3, &all, mark(8, "g-2")),
+                3,
+                Some(("g-1", 9)),
+                vec!["highest seqno 9"],
+            ),
+            (
+                "winner at the mark",
+                marked(&m3, &all, mark(9, "g-2")),
+                3,
+                Some(("g-1", 9)),
+                vec!["highest seqno 9"],
+            ),
+            (
+                "below the mark, every member took part: proceeds and says what is lost",
+                marked(&m3, &all, mark(12, "g-2")),
+                3,
+                Some(("g-1", 9)),
+                vec![
+                    "loses at least 3 transaction(s) the commit high-water mark records",
+                    "written by g-2 at 2027-01-15T07:57:00Z (3m before now)",
+                    "no member holds",
+                ],
+            ),
+            (
+                "below the mark, its writer removed and absent: blocked",
+                removed.clone(),
+                2,
+                None,
+                vec![
+                    "g-1 would win at seqno 9, below the commit high-water mark",
+                    "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002:12, written by g-2",
+                    "would lose at least 3 committed transaction(s), which g-2 may hold",
+                    "g-2 is not a member any more (removed with `remove-member`",
+                    "Nothing bootstraps. Bring g-2 back",
+                    "`galera-sidecar force-bootstrap g-1 --accept-data-loss`",
+                ],
+            ),
+            (
+                "the removed writer comes back holding the mark: it takes part and wins",
+                back,
+                2,
+                Some(("g-2", 12)),
+                vec!["g-2 is not a member, but it is the queued node holding every commit"],
+            ),
+            (
+                "the writer back without a census entry: its branch is unknown",
+                back_no_census,
+                2,
+                None,
+                vec!["g-2 is queued at", "no census entry"],
+            ),
+            (
+                "the writer back with an unknown position",
+                back_unknown,
+                2,
+                None,
+                vec!["g-2 is queued with an unknown position"],
+            ),
+            (
+                "a mark of another uuid says nothing",
+                other_uuid,
+                2,
+                Some(("g-1", 9)),
+                vec![],
+            ),
+            (
+                "a mark of a branch nobody describes says nothing",
+                other_branch,
+                2,
+                Some(("g-1", 9)),
+                vec![],
+            ),
+            (
+                "forced request unaffected",
+                forced,
+                2,
+                Some(("g-0", 5)),
+                vec!["force-bootstrap of g-0 requested by the operator"],
+            ),
+            (
+                "no member known (members/ lost): the absent writer blocks",
+                no_members,
+                2,
+                None,
+                vec!["which g-2 may hold", "g-2 is not a member any more"],
+            ),
+            (
+                "a member etcd forgot takes part as before (it holds the mark)",
+                marked(
+                    &["g-0", "g-1"],
+                    &[("g-0", k(5)), ("g-1", k(9)), ("g-2", k(12))],
+                    mark(12, "g-2"),
+                ),
+                3,
+                Some(("g-2", 12)),
+                vec!["highest seqno 12"],
+            ),
+        ];
+        for (name, s, size, want, frags) in cases {
+            let e = elect(&s, size, NOW);
+            assert_eq!(winner(&e), want, "{name}: {e:?}");
+            let text = match &e {
+                Election::Winner { reason, .. } | Election::Blocked { reason } => reason.clone(),
+                e => panic!("{name}: {e:?}"),
+            };
+            for f in frags {
+                assert!(text.contains(f), "{name}: want {f:?} in {text}");
+            }
+            if want.is_some_and(|(_, s)| s >= 12) || name.contains("says nothing") {
+                assert!(!text.contains("that no member holds"), "{name}: {text}");
+            }
+        }
+        // What `status` shows: the mark's block only, for the election over the members.
+        assert!(
+            blocked_by_mark(&removed, NOW).is_some_and(|r| r.contains("Bring g-2 back")),
+            "{:?}",
+            blocked_by_mark(&removed, NOW)
+        );
+        assert_eq!(
+            blocked_by_mark(&marked(&m3, &all, mark(12, "g-2")), NOW),
+            None
+        );
+        let unknown = marked(
+            &m3,
+            &[("g-0", k(5)), ("g-1", Position::Unknown), ("g-2", k(7))],
+            mark(12, "g-9"),
+        );
+        assert_eq!(
+            blocked_by_mark(&unknown, NOW),
+            None,
+            "blocked, not by the mark"
+        );
     }
 
     #[test]

@@ -93,6 +93,33 @@ pub fn leader_action(
     }
 }
 
+/// How long a node that is not the preferred successor holds its campaign back after the
+/// leader key went away, so the node haproxy already routes to (its first healthy backup) wins
+/// and clients are not moved a second time. Bounded: a preferred node that does not campaign
+/// costs at most this (plus one 1 s pass).
+pub const CAMPAIGN_DEFER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The node that should win an election for a vacant leader key, when it is not `me`: the
+/// first member in name order that is registered, other than the leader that just went away
+/// (`previous`: its address; it may still be registered, as a donor say). haproxy keeps the
+/// members as backup servers in name order, so with the leader down it routes to the first
+/// healthy one. `None`: `me` is that node, or no such member is registered (pure).
+pub fn preferred_successor(
+    snap: &ClusterSnapshot,
+    me: &str,
+    previous: Option<&str>,
+) -> Option<String> {
+    if snap.leader.is_some() {
+        return None;
+    }
+    let first = snap.members.keys().find(|m| {
+        snap.nodes
+            .get(*m)
+            .is_some_and(|n| Some(n.address.as_str()) != previous)
+    })?;
+    (first != me).then(|| first.clone())
+}
+
 /// Should this node move the cluster to STEADY now (docs/design.md §3.6)? Every member registered, at
 /// least `cluster_size` of them at the first build; the state is not already STEADY. The txn
 /// that acts on it also checks `queue/` is empty and the state unchanged.
@@ -566,6 +593,7 @@ mod tests {
                         at: 1,
                         running: runs.then(|| p.clone()),
                         forks: vec![],
+                        cached_downto: None,
                     },
                 );
                 if !runs {
@@ -824,6 +852,7 @@ mod tests {
                     at: 1,
                     running: Some(Position::known(peer_uuid, 50)),
                     forks: peer_forks,
+                    cached_downto: None,
                 },
             );
             s
@@ -999,8 +1028,16 @@ mod tests {
     fn non_primary_under_pause_table() {
         let p = Some("paused by ops (disk) for 9m");
         let cases = vec![
-            (NonPrimaryPlan::Leave("l".into()), p, "stay:would otherwise leave"),
-            (NonPrimaryPlan::HealInPlace("h".into()), p, "stay:would otherwise heal"),
+            (
+                NonPrimaryPlan::Leave("l".into()),
+                p,
+                "stay:would otherwise leave",
+            ),
+            (
+                NonPrimaryPlan::HealInPlace("h".into()),
+                p,
+                "stay:would otherwise heal",
+            ),
             (NonPrimaryPlan::Stay("s".into()), p, "stay:s"),
             (NonPrimaryPlan::Leave("l".into()), None, "leave"),
             (NonPrimaryPlan::HealInPlace("h".into()), None, "heal"),
@@ -1017,6 +1054,82 @@ mod tests {
                 (None, got) => assert_eq!(got, &plan, "{plan:?} without a pause"),
                 _ => panic!("{plan:?}: want {want}, got {got:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn preferred_successor_table() {
+        use crate::etcd::snapshot::{LeaderEntry, NodeEntry};
+        let base = || {
+            let mut s = ClusterSnapshot::default();
+            for n in ["a", "b", "c"] {
+                s.members.insert(n.into(), format!("10.0.0.{n}"));
+                s.nodes.insert(
+                    n.into(),
+                    NodeEntry {
+                        address: format!("10.0.0.{n}"),
+                        lease: 1,
+                    },
+                );
+            }
+            s
+        };
+        type Edit = fn(&mut ClusterSnapshot);
+        let cases: Vec<(&str, &str, Edit, Option<&str>)> = vec![
+            (
+                "the first registered member campaigns at once",
+                "a",
+                |_| {},
+                None,
+            ),
+            ("others defer to it", "c", |_| {}, Some("a")),
+            (
+                "the old leader, still registered, is passed over",
+                "c",
+                |s| {
+                    s.nodes.get_mut("a").unwrap().address = "10.0.0.old".into();
+                },
+                Some("b"),
+            ),
+            (
+                "a dead first member is skipped",
+                "c",
+                |s| {
+                    s.nodes.remove("a");
+                },
+                Some("b"),
+            ),
+            (
+                "the second is first once the first is gone",
+                "b",
+                |s| {
+                    s.nodes.remove("a");
+                },
+                None,
+            ),
+            ("nobody to defer to", "c", |s| s.nodes.clear(), None),
+            (
+                "a leader exists: no election",
+                "c",
+                |s| {
+                    s.leader = Some(LeaderEntry {
+                        address: "x".into(),
+                        lease: 1,
+                        create_revision: 1,
+                        mod_revision: 1,
+                    })
+                },
+                None,
+            ),
+        ];
+        for (name, me, edit, want) in cases {
+            let mut s = base();
+            edit(&mut s);
+            assert_eq!(
+                preferred_successor(&s, me, Some("10.0.0.old")).as_deref(),
+                want,
+                "{name}"
+            );
         }
     }
 }

@@ -351,6 +351,26 @@ pub fn transactions_lost(
     worst
 }
 
+/// The commit high-water mark as a position, with the forks its branch went through (the
+/// forks the mark lists, as a datadir or an etcd key describes them) and every fork known.
+/// `None` without a mark, or when it lists a fork nobody describes any more (its seqno is
+/// unknown: the mark then says nothing about any datadir).
+fn mark_line(
+    snap: &ClusterSnapshot,
+) -> Option<(&crate::etcd::snapshot::Mark, Position, Vec<Fork>, Vec<Fork>)> {
+    let m = snap.hwm.as_ref()?;
+    let known = known_forks(snap);
+    let theirs: Vec<Fork> = known
+        .iter()
+        .filter(|k| m.forks.contains(&k.id))
+        .cloned()
+        .collect();
+    if theirs.len() != m.forks.len() {
+        return None;
+    }
+    Some((m, Position::known(&m.uuid, m.seqno), theirs, known))
+}
+
 /// How many transactions below the commit high-water mark `candidate` (listing `forks`) is,
 /// with the mark, when both are on one line of one uuid (the mark names the forced
 /// recoveries the leader's datadir went through). `None` when it is not below, or when the
@@ -360,28 +380,45 @@ pub fn mark_loss<'a>(
     forks: &[Fork],
     snap: &'a ClusterSnapshot,
 ) -> Option<(i64, &'a crate::etcd::snapshot::Mark)> {
-    let m = snap.hwm.as_ref()?;
+    let (m, mark, theirs, known) = mark_line(snap)?;
     let Position::Known { uuid, seqno } = candidate else {
         return None;
     };
     if *uuid != m.uuid || *seqno < 0 || *seqno >= m.seqno {
         return None;
     }
-    let known = known_forks(snap);
-    let theirs: Vec<Fork> = known
-        .iter()
-        .filter(|k| m.forks.contains(&k.id))
-        .cloned()
-        .collect();
-    // A fork the mark lists but no datadir or etcd key describes: its seqno is unknown.
-    if theirs.len() != m.forks.len() {
-        return None;
-    }
-    let mark = Position::known(&m.uuid, m.seqno);
     if split(candidate, forks, &mark, &theirs, &known).is_some() {
         return None;
     }
     Some((m.seqno - seqno, m))
+}
+
+/// Does `candidate` (listing `forks`) hold every commit the high-water mark records: the
+/// mark's uuid and branch, at or past its seqno?
+pub fn holds_mark(candidate: &Position, forks: &[Fork], snap: &ClusterSnapshot) -> bool {
+    let Some((m, mark, theirs, known)) = mark_line(snap) else {
+        return false;
+    };
+    match candidate {
+        Position::Known { uuid, seqno } if *uuid == m.uuid && *seqno >= m.seqno => {
+            split(candidate, forks, &mark, &theirs, &known).is_none()
+        }
+        _ => false,
+    }
+}
+
+/// The mark in words: `uuid:seqno, written by NAME at TIME (AGE before now)`.
+pub fn mark_words(m: &crate::etcd::snapshot::Mark, now: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(m.at.max(0) as u64);
+    let age = std::time::Duration::from_secs((now - m.at).max(0) as u64);
+    format!(
+        "{}:{}, written by {} at {} ({} before now)",
+        m.uuid,
+        m.seqno,
+        m.by,
+        humantime::format_rfc3339_seconds(at),
+        humantime::format_duration(age)
+    )
 }
 
 /// The sentence for [`mark_loss`], empty when it says nothing.
@@ -988,6 +1025,7 @@ mod tests {
                     at: NOW - 100,
                     running: None,
                     forks: vec![],
+                    cached_downto: None,
                 },
             );
             self
@@ -1009,6 +1047,7 @@ mod tests {
                     at,
                     running: Some(p),
                     forks: vec![],
+                    cached_downto: None,
                 },
             );
             self
@@ -1023,6 +1062,7 @@ mod tests {
                     at: NOW - 5,
                     running: Some(p),
                     forks: vec![],
+                    cached_downto: None,
                 },
             );
             self

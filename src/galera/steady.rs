@@ -14,8 +14,8 @@ use super::mysqld::ChildProc;
 use super::node::Node;
 use super::rules::{
     eligibility, forks_due, leader_action, mark_due, non_primary_plan, non_primary_under_pause,
-    recovery_mark_due, should_register, steady_due, LeaderAction, NonPrimaryPlan,
-    MARK_INTERVAL_SECS,
+    preferred_successor, recovery_mark_due, should_register, steady_due, LeaderAction,
+    NonPrimaryPlan, CAMPAIGN_DEFER, MARK_INTERVAL_SECS,
 };
 use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::{CensusEntry, StateValue};
@@ -301,7 +301,12 @@ fn census_now(node: &Node, status: Option<&WsrepStatus>) -> CensusEntry {
         .filter(|s| s.cluster_state_uuid() != crate::position::ZERO_UUID)
         .map(|s| Position::known(s.cluster_state_uuid(), s.last_committed().unwrap_or(-1)));
     match live {
-        Some(live) => node.census_entry(&live, Some(live.clone())),
+        Some(live) => {
+            let mut entry = node.census_entry(&live, Some(live.clone()));
+            // What a restarted peer of this uuid can still get by IST from here.
+            entry.cached_downto = status.and_then(WsrepStatus::local_cached_downto);
+            entry
+        }
         None => match &node.census {
             Some((_, last)) => node.census_entry(&last.position, last.running.clone()),
             None => node.census_entry(&Position::Unknown, None),
@@ -318,6 +323,10 @@ struct View {
     snap: Option<ClusterSnapshot>,
     dirty: bool,
     read_at: Option<tokio::time::Instant>,
+    /// Since when this loop has seen no leader key.
+    vacant_since: Option<tokio::time::Instant>,
+    /// The address the leader key last held.
+    last_leader: Option<String>,
 }
 
 impl View {
@@ -468,23 +477,32 @@ async fn tick(
             }
         }
     }
+    match &snap.leader {
+        None => {
+            view.vacant_since
+                .get_or_insert_with(tokio::time::Instant::now);
+        }
+        Some(l) => {
+            view.vacant_since = None;
+            view.last_leader = Some(l.address.clone());
+        }
+    }
+    let vacant_for = view.vacant_since.map(|t| t.elapsed()).unwrap_or_default();
     match leader_action(&snap, mine, &elig) {
-        LeaderAction::Campaign => {
-            if node
-                .etcd
-                .create_if_absent(&k.leader(), &node.cfg.address, Some(lease))
-                .await?
-            {
-                node.state.decision("become-leader");
-                info!(
-                    "became leader ({}): eligible and no leader; campaign woken by {woken_by}",
-                    node.cfg.address
+        LeaderAction::Campaign if vacant_for < CAMPAIGN_DEFER => {
+            if let Some(first) = preferred_successor(&snap, &me, view.last_leader.as_deref()) {
+                let note = format!(
+                    "not campaigning yet: {first} is the first registered member (haproxy's \
+                     first backup); campaigning if it has not won within {CAMPAIGN_DEFER:?}"
                 );
-                node.state.current.leader = true;
+                if node.notes.due(&note) {
+                    info!("{note}");
+                }
             } else {
-                info!("campaign lost: another node became leader first (woken by {woken_by})");
+                campaign(node, woken_by).await?;
             }
         }
+        LeaderAction::Campaign => campaign(node, woken_by).await?,
         LeaderAction::Resign(why) => match crate::pause::active(&snap, now) {
             // Paused: the leader stays (haproxy's health checks still route around a sick
             // one to its backup servers); a SIGTERM still hands over.
@@ -523,6 +541,26 @@ async fn tick(
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// Campaign: create `P/leader` with this node's address under its lease, if absent.
+async fn campaign(node: &mut Node, woken_by: &str) -> Result<(), EtcdError> {
+    let key = node.etcd.keys.leader();
+    if node
+        .etcd
+        .create_if_absent(&key, &node.cfg.address, Some(node.lease.id()))
+        .await?
+    {
+        node.state.decision("become-leader");
+        info!(
+            "became leader ({}): eligible and no leader; campaign woken by {woken_by}",
+            node.cfg.address
+        );
+        node.state.current.leader = true;
+    } else {
+        info!("campaign lost: another node became leader first (woken by {woken_by})");
     }
     Ok(())
 }
@@ -585,7 +623,8 @@ async fn resign(node: &mut Node, snap: &ClusterSnapshot, why: &str) -> Result<()
     Ok(())
 }
 
-/// SIGTERM: deregister and give up leadership; if we led, wait for a new leader (at most
+/// SIGTERM: with `--drain-wait-ist`, first wait (bounded by `--drain-timeout`) until this
+/// node's restart would rejoin by IST and keep quorum; deregister and give up leadership; if we led, wait for a new leader (at most
 /// `--drain-timeout` minus `--drain-switch-window`) and then the switch window, so every
 /// haproxy has reloaded onto the new leader (and cut its sessions here) before mariadbd goes;
 /// then stop mariadbd cleanly (grastate gets its seqno) and revoke the lease.
@@ -593,6 +632,9 @@ async fn drain_and_stop(node: &mut Node, child: &mut ChildProc) -> anyhow::Resul
     node.state.phase(Phase::Stopping, "SIGTERM: draining");
     let drain = node.cfg.opts.drain_timeout;
     let window = node.cfg.opts.drain_switch_window.min(drain);
+    if node.cfg.opts.drain_wait_ist {
+        wait_for_ist(node, drain).await;
+    }
     match node.etcd.snapshot().await {
         Ok(snap) => {
             let mine = snap
@@ -632,6 +674,60 @@ async fn drain_and_stop(node: &mut Node, child: &mut ChildProc) -> anyhow::Resul
     info!("mariadbd stopped with status {code}");
     cleanup(node).await;
     Ok(if code == 0 { 0 } else { exit_byte(code) })
+}
+
+/// `--drain-wait-ist`: before deregistering, wait (bounded by `bound`, then stop anyway)
+/// until restarting this node would rejoin by IST and keep quorum (`restart_gate`), with this
+/// node's live position; says what it waits for every few seconds.
+async fn wait_for_ist(node: &mut Node, bound: Duration) {
+    const SAY_EVERY: Duration = Duration::from_secs(5);
+    let start = tokio::time::Instant::now();
+    let me = node.cfg.name.clone();
+    let mut said: Option<tokio::time::Instant> = None;
+    loop {
+        let live =
+            crate::mysql::wsrep_status(&node.cfg.endpoint, &node.cfg.creds, Duration::from_secs(2))
+                .await
+                .ok();
+        let why = match node.etcd.snapshot().await {
+            Ok(mut snap) => {
+                if live.is_some() {
+                    snap.census
+                        .insert(me.clone(), census_now(node, live.as_ref()));
+                }
+                match crate::restart_gate::can_restart(&snap, &me) {
+                    Ok(a) if a.drain_ok() => {
+                        info!(
+                            "drain: restart gate open after {:.1?} ({})",
+                            start.elapsed(),
+                            a.sentence()
+                        );
+                        return;
+                    }
+                    Ok(a) => a.drain_wait_reason(),
+                    Err(e) => {
+                        info!("drain: no restart gate to wait for ({e})");
+                        return;
+                    }
+                }
+            }
+            Err(e) => format!("etcd unavailable ({e})"),
+        };
+        if start.elapsed() >= bound {
+            warn!(
+                "drain: waited {bound:?} (--drain-timeout) for this node's restart to be able to                  rejoin by IST; stopping anyway: {why}"
+            );
+            return;
+        }
+        if said.is_none_or(|t| t.elapsed() >= SAY_EVERY) {
+            info!(
+                "drain: waiting (up to {:?} more) before stopping, so the restart rejoins by IST                  and keeps quorum: {why}",
+                bound.saturating_sub(start.elapsed())
+            );
+            said = Some(tokio::time::Instant::now());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// After resigning: wait (bounded by `leader_wait`) until `P/leader` names another node, then

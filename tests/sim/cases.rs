@@ -266,3 +266,23 @@ pub fn f1_fork_known_only_from_a_lost_census() -> Case {
         (236, LoseKey { pick: 52 }),
     ])
 }
+
+/// The commit high-water mark (written by hand, not shrunk from a random schedule: the
+/// generator never lowers `--cluster-size`) — g-0 crashes and stays down while g-1 (the
+/// leader, which writes the mark) and g-2 commit on; then both crash for long. g-0 comes back
+/// first; the operator removes g-1 and g-2 (a scale-down to one node that took the wrong
+/// ones) and lowers the cluster size to 1. The election over g-0 alone would bootstrap below
+/// the mark while its writer holds the difference: it is blocked. When g-1 and g-2 come back,
+/// they take part (not members, but holding every commit the mark records) and g-1 wins.
+/// Without the mark (`Mutant::IgnoreMark`) g-0 bootstraps and g-1's commits are overwritten.
+#[rustfmt::skip]
+pub fn mark_removed_writer() -> Case {
+    case(Finding::RemovedMember, 0, 3, 220, vec![
+        (40, Crash { node: 0, down_for: 30, prepared: false, lose_pvc: false }),
+        (60, Crash { node: 1, down_for: 100, prepared: false, lose_pvc: false }),
+        (60, Crash { node: 2, down_for: 100, prepared: false, lose_pvc: false }),
+        (80, RemoveMember { node: 1, force: false }),
+        (80, RemoveMember { node: 2, force: false }),
+        (80, ClusterSize { size: 1 }),
+    ])
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use galera_sidecar::etcd::snapshot::{
-    BootstrapRecord, CensusEntry, ClusterSnapshot, ForceRequest, Fork, LockEntry, NodeEntry,
+    BootstrapRecord, CensusEntry, ClusterSnapshot, ForceRequest, Fork, LockEntry, Mark, NodeEntry,
     QueueEntry, RecoveryRecord, ResyncRequest, StateValue,
 };
 use galera_sidecar::etcd::ClusterState;
@@ -43,6 +43,9 @@ pub enum Key {
     Census(usize),
     /// `forks/<winner>@<at>`.
     Fork(usize, i64),
+    /// `hwm`: the commit high-water mark (last, so that adding it left the other keys'
+    /// order — and the `LoseKey` picks of the recorded schedules — as they were).
+    Hwm,
 }
 
 /// The directories `unchanged_since` and `prefix_empty` range over.
@@ -79,6 +82,7 @@ pub enum Val {
     Resync(ResyncRequest),
     Census(CensusEntry),
     Fork(Fork),
+    Mark(Mark),
 }
 
 #[derive(Debug, Clone)]
@@ -352,6 +356,7 @@ impl Etcd {
                 (Key::Census(i), Val::Census(c)) => {
                     s.census.insert(name(i), c.clone());
                 }
+                (Key::Hwm, Val::Mark(m)) => s.hwm = Some(m.clone()),
                 (k, v) => s.warnings.push(format!("{k:?} holds {v:?}")),
             }
         }

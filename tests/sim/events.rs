@@ -81,6 +81,10 @@ impl World {
             Event::RawResync { node, raw } => {
                 format!("{e:?}: {}", self.raw_resync(*node, *raw))
             }
+            Event::ClusterSize { size } => {
+                self.cfg.cluster_size = *size;
+                format!("{e:?}")
+            }
         };
         self.trace.push(format!("t={} EVENT {text}", self.step));
         self.check();

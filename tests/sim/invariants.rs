@@ -7,11 +7,16 @@
 //! - S3 operator requests: a force-bootstrap or resync is obeyed only unexpired and bound to
 //!   the node's actual position (a force accepting data loss needs no binding);
 //! - no acknowledged commit lost: every newest acknowledged commit (one per diverged branch)
-//!   stays in some datadir, unless the operator accepted a loss (then re-baselined).
+//!   stays in some datadir, unless the operator accepted a loss (then re-baselined);
+//! - MARK: no automatic winner below the commit high-water mark while the mark's writer,
+//!   not queued, holds the commits past it in its datadir.
 
-use galera_sidecar::etcd::snapshot::{ForceRequest, ResyncRequest};
+use galera_sidecar::etcd::snapshot::{ClusterSnapshot, ForceRequest, ResyncRequest};
+use galera_sidecar::galera::branches::forks_of;
+use galera_sidecar::galera::safety;
 use galera_sidecar::position::Position;
 
+use super::etcd::NAMES;
 use super::findings::Finding;
 use super::galera::{CommitId, Transfer};
 use super::world::World;
@@ -172,6 +177,33 @@ impl World {
             self.violate(
                 "S3",
                 format!("{name} at {actual} obeyed a force-bootstrap bound elsewhere: {f:?}"),
+            );
+        }
+    }
+
+    /// MARK: an automatic election on `snap` chose `name` at `position`: never below the
+    /// commit high-water mark while the mark's writer has not queued and its datadir holds
+    /// every commit the mark records.
+    pub fn check_mark_winner(&mut self, snap: &ClusterSnapshot, name: &str, position: &Position) {
+        let Some(m) = &snap.hwm else {
+            return;
+        };
+        if safety::mark_loss(position, forks_of(snap, name), snap).is_none() {
+            return;
+        }
+        let Some(j) = NAMES[..self.cfg.n].iter().position(|n| *n == m.by) else {
+            return;
+        };
+        let d = &self.nodes[j].data;
+        let held = self.g.recovered(d);
+        if !snap.queue.contains_key(&m.by) && safety::holds_mark(&held, &d.forks, snap) {
+            self.violate(
+                "MARK",
+                format!(
+                    "{name} elected at {position}, below the commit high-water mark {}:{}, while \
+                     its writer {} (not queued) holds {held}",
+                    m.uuid, m.seqno, m.by
+                ),
             );
         }
     }

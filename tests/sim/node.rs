@@ -280,6 +280,7 @@ impl World {
             at: self.now,
             running,
             forks: self.nodes[i].data.forks.clone(),
+            cached_downto: None,
         }
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use galera_sidecar::etcd::snapshot::ClusterSnapshot;
 use galera_sidecar::galera::plan::{self, Observation, Plan};
+use galera_sidecar::galera::recovery::{self, Election};
 use galera_sidecar::galera::safety::{self, Action, Evidence, Verdict};
 
 /// Which decision the simulated nodes run.
@@ -19,6 +20,23 @@ pub enum Mutant {
     JoinForeign,
     /// The old resync: any `resync/<name>` key is obeyed, bound or not, expired or not.
     UnboundResync,
+    /// The old election: the commit high-water mark is not compared with the winner.
+    IgnoreMark,
+}
+
+/// `recovery::elect`, possibly mutated.
+pub fn elect(m: Mutant, snap: &ClusterSnapshot, cluster_size: usize, now: i64) -> Election {
+    let e = recovery::elect(snap, cluster_size, now);
+    match (m, e) {
+        (Mutant::IgnoreMark, Election::Blocked { reason })
+            if reason.contains("below the commit high-water mark") =>
+        {
+            let mut unmarked = snap.clone();
+            unmarked.hwm = None;
+            recovery::elect(&unmarked, cluster_size, now)
+        }
+        (_, e) => e,
+    }
 }
 
 /// `plan::decide`, possibly mutated.

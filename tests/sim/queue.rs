@@ -4,12 +4,13 @@
 
 use galera_sidecar::etcd::snapshot::RecoveryRecord;
 use galera_sidecar::etcd::ClusterState;
-use galera_sidecar::galera::recovery::{ahead_of_winner, elect, Election};
+use galera_sidecar::galera::recovery::{ahead_of_winner, Election};
 use galera_sidecar::galera::safety::Action;
 use galera_sidecar::position::Position;
 
 use super::etcd::{Cond, Key, Op, Val, NAMES};
 use super::node::{Entry, Pending, Then};
+use super::product::elect;
 use super::world::World;
 
 impl World {
@@ -49,7 +50,7 @@ impl World {
             pending: None,
         };
         if queued_lease != 0 {
-            match elect(&snap, self.cfg.cluster_size, self.now) {
+            match elect(self.cfg.mutant, &snap, self.cfg.cluster_size, self.now) {
                 Election::Waiting { .. } | Election::Blocked { .. } => {}
                 Election::Winner {
                     name,
@@ -58,6 +59,9 @@ impl World {
                     replaces_record,
                     forced,
                 } => {
+                    if forced.is_none() {
+                        self.check_mark_winner(&snap, &name, &position);
+                    }
                     let rec = RecoveryRecord {
                         winner: name,
                         position,

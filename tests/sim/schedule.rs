@@ -75,6 +75,11 @@ pub enum Event {
         node: usize,
         raw: Raw,
     },
+    /// `GALERA_CLUSTER_SIZE` changed on every entrypoint (a scale-down's rolling update).
+    /// Only in hand-written replays: the generator does not draw it.
+    ClusterSize {
+        size: usize,
+    },
 }
 
 /// One run: the cluster size, its length and what happens when.

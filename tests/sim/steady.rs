@@ -3,14 +3,15 @@
 //! registration with the census (the cluster's actual uuid:seqno, published Primary or not),
 //! the census refresh, `P/uuid` restored create-if-absent, the heal-in-place record removed
 //! once registered, the STEADY txn (queue empty; deletes `P/bootstrap` and `P/recovery`), the
-//! recovery mark.
+//! recovery mark; the leader's commit high-water mark (`rules::mark_due`; the simulated
+//! leader is the smallest-named registered node).
 
 use galera_sidecar::etcd::snapshot::{CensusEntry, ClusterSnapshot, StateValue};
 use galera_sidecar::etcd::ClusterState;
 use galera_sidecar::galera::branches;
 use galera_sidecar::galera::heal::HEAL_IN_PLACE;
 use galera_sidecar::galera::rules::{
-    forks_due, non_primary_plan, recovery_mark_due, steady_due, NonPrimaryPlan,
+    forks_due, mark_due as hwm_due, non_primary_plan, recovery_mark_due, steady_due, NonPrimaryPlan,
 };
 use galera_sidecar::mysql::WsrepStatus;
 use galera_sidecar::position::Position;
@@ -135,6 +136,21 @@ impl World {
                 .and_then(|status| recovery_mark_due(&status, &snap, marked.as_deref()));
             if let Some(id) = due {
                 self.nodes[i].data.mark = Some(id);
+            }
+        }
+        // The commit high-water mark, written by the leader over no mark written since its
+        // snapshot.
+        let leader = serving && snap.nodes.keys().next().map(String::as_str) == Some(NAMES[i]);
+        if leader {
+            let forks = self.nodes[i].data.forks.clone();
+            let due = self
+                .status(i)
+                .and_then(|status| hwm_due(&status, &snap, NAMES[i], true, &forks, now));
+            if let Some(m) = due {
+                let _ = self.etcd.txn(
+                    &[Cond::KeyUnchangedSince(Key::Hwm, snap.revision)],
+                    vec![Op::Put(Key::Hwm, Val::Mark(m), 0)],
+                );
             }
         }
         if !snap.forks.is_empty() || snap.census.values().any(|c| !c.forks.is_empty()) {
