@@ -234,7 +234,7 @@ fn invalid_flags_and_env_values_exit_2_with_one_line_naming_the_option() {
             "misspelt command",
             vec!["stauts".into()],
             vec![],
-            vec!["stauts", "did you mean `status`"],
+            vec!["stauts", "did you mean", "`status`"],
         ),
         (
             "lease ttl too short",
