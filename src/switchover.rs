@@ -325,6 +325,17 @@ mod tests {
         s
     }
 
+    /// A pause set by `ops`.
+    fn paused(s: &mut ClusterSnapshot) {
+        s.pause = Some(Pause {
+            reason: "r".into(),
+            by: "ops".into(),
+            since: 0,
+            until: 9,
+            lease: 0,
+        })
+    }
+
     #[test]
     fn choose_table() {
         type Edit = fn(&mut ClusterSnapshot);
@@ -395,34 +406,12 @@ mod tests {
                 },
                 Err("only eligible node"),
             ),
-            (
-                "paused",
-                Some("n2"),
-                false,
-                |s| {
-                    s.pause = Some(Pause {
-                        reason: "r".into(),
-                        by: "ops".into(),
-                        since: 0,
-                        until: 9,
-                        lease: 0,
-                    })
-                },
-                Err("paused by ops"),
-            ),
+            ("paused", Some("n2"), false, paused, Err("paused by ops")),
             (
                 "paused, moved on purpose",
                 Some("n2"),
                 true,
-                |s| {
-                    s.pause = Some(Pause {
-                        reason: "r".into(),
-                        by: "ops".into(),
-                        since: 0,
-                        until: 9,
-                        lease: 0,
-                    })
-                },
+                paused,
                 Ok("n2"),
             ),
             (

@@ -6,7 +6,7 @@
 //! SIM_SCHEDULES=200000 cargo test --release --test simulation -- --nocapture
 //! SIM_SEED=1234 cargo test --test simulation -- --nocapture    # replay (and shrink) one
 //! SIM_STRICT=1 ...                                             # L1 (open) fails too
-//! SIM_KEEP_GOING=1 ...                                         # list every failing seed
+//! SIM_KEEP_GOING=1 ...                                         # list every failing random seed
 //! SIM_ENDS=1 ...                                               # how unrecovered runs ended
 //! SIM_TRACE=1 cargo test --test simulation f1 -- --nocapture   # a replay's trace
 //! ```

@@ -18,7 +18,7 @@ use super::world::{Outcome, Stats, World};
 pub struct Policy {
     pub mutant: Mutant,
     pub strict: bool,
-    /// Run every seed instead of stopping at the first failure.
+    /// Run every random seed instead of stopping at the first failure.
     pub keep_going: bool,
 }
 
@@ -36,13 +36,13 @@ pub struct Summary {
     pub steps: u64,
     pub secs: f64,
     pub stats: Stats,
-    /// The failing schedules (by seed) with their violation, in order.
+    /// The failing schedules (by random seed) with their violation, in order.
     pub failing: Vec<(u64, String)>,
-    /// Schedules that ended on a recognised finding: count and lowest seed.
+    /// Schedules that ended on a recognised finding: count and lowest random seed.
     pub known: BTreeMap<Finding, (u64, u64)>,
     /// How the nodes of schedules that did not recover ended.
     pub ends: BTreeMap<String, u64>,
-    /// The lowest failing seed's schedule, shrunk, and its report.
+    /// The lowest failing random seed's schedule, shrunk, and its report.
     pub failure: Option<(Schedule, String)>,
 }
 
@@ -103,9 +103,9 @@ impl Summary {
     }
 }
 
-/// Run `count` schedules from seed `first` on every core. The lowest failing seed is shrunk
-/// and reported; without `keep_going` the run stops at a failure (every lower seed is still
-/// run, so the reported seed does not depend on the threads).
+/// Run `count` schedules from random seed `first` on every core. The lowest failing random seed is shrunk
+/// and reported; without `keep_going` the run stops at a failure (every lower random seed is still
+/// run, so the reported random seed does not depend on the threads).
 pub fn run_many(first: u64, count: u64, p: Policy) -> Summary {
     let start = Instant::now();
     let next = AtomicU64::new(first);

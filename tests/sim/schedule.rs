@@ -1,5 +1,6 @@
-//! Schedules: the faults and operator commands of one run, generated from a seed (so a seed
-//! replays it) and printed as Rust values (so a shrunk schedule can be pasted into a test).
+//! Schedules: the faults and operator commands of one run, generated from a random seed (so
+//! the same random seed replays it) and printed as Rust values (so a shrunk schedule can be
+//! pasted into a test).
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
