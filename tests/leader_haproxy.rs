@@ -653,7 +653,11 @@ fn case_switchover(bed: &mut Bed) {
         "{case}: {}",
         stdout(&out)
     );
-    assert_eq!(bed.leaders.current().as_deref(), Some(n_ip.as_str()));
+    // The command saw the move in etcd; this test's watch may deliver it a moment later.
+    let seen = wait_for(Duration::from_secs(5), || {
+        bed.leaders.current().as_deref() == Some(n_ip.as_str())
+    });
+    assert!(seen, "{case}: the leader watch never showed {n_ip}");
     assert_eq!(
         bed.leaders.deleted_after(t0),
         None,
@@ -711,6 +715,10 @@ fn case_switchover(bed: &mut Bed) {
         "{case}: switchover without --to: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let best_ip = bed.ip(best);
+    wait_for(Duration::from_secs(5), || {
+        bed.leaders.current().as_deref() == Some(best_ip.as_str())
+    });
     assert_eq!(
         bed.leader(),
         best,
