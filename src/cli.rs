@@ -167,14 +167,24 @@ pub enum Command {
         #[arg(long)]
         accept_data_loss: bool,
     },
-    /// One-shot: a refused node discards its datadir and rejoins by SST. Bound to the position
-    /// it was refused with, expiring; exit 1 and nothing written when NAME is not refused
+    /// One-shot: a refused node moves its diverged datadir aside on its volume (kept, the
+    /// default) or deletes it (--discard), and rejoins by SST. Bound to the position it was
+    /// refused with, expiring; exit 1 and nothing written when NAME is not refused. The kept
+    /// copy and what it held show in `status`; docs/operations.md §6 says how to delete it
     Resync {
         /// The refused node
         name: String,
         /// How long the request stands (e.g. 30m, 1h)
         #[arg(long, env = "GALERA_EXPIRES", value_parser = parse_duration, default_value = "1h")]
         expires: Duration,
+        /// Keep the datadir: move it to <kept dir>/<uuid>_<seqno>_<UTC time> on the same
+        /// volume (the default). The node refuses, changing nothing, when the kept dir is on
+        /// another filesystem or the volume lacks room for the SST beside the copy
+        #[arg(long, conflicts_with = "discard")]
+        keep: bool,
+        /// Delete the datadir instead of keeping it (its diverged data is then lost for good)
+        #[arg(long)]
+        discard: bool,
     },
     /// Move leadership to NAME (or the first eligible node in name order) with the graceful
     /// move haproxy makes on every leader change; waits until it is done, refused or timed out
@@ -248,6 +258,10 @@ pub struct GaleraOpts {
     /// The datadir
     #[arg(long, env = "GALERA_DATADIR", default_value = "/var/lib/mysql")]
     pub datadir: PathBuf,
+    /// Where `resync` keeps a diverged datadir (moved there by one rename: it must be on the
+    /// datadir's filesystem, outside the datadir) [default: galera-kept beside the datadir]
+    #[arg(long, env = "GALERA_KEPT_DIR")]
+    pub kept_dir: Option<PathBuf>,
     /// Members expected at the first build
     #[arg(long, env = "GALERA_CLUSTER_SIZE", default_value_t = 3)]
     pub cluster_size: usize,
@@ -400,6 +414,12 @@ pub struct HaproxyOpts {
     /// haproxy stats/admin listen address (none when empty)
     #[arg(long, env = "GALERA_STATS_LISTEN")]
     pub stats_listen: Option<SocketAddr>,
+    /// A second, read-only client port (none when empty): connections are balanced
+    /// (leastconn) over the members other than the leader that pass their health check, the
+    /// leader taking them only when none does. Reads there may lag the leader's commits unless
+    /// the session sets wsrep_sync_wait (docs/leader.md, "The read port")
+    #[arg(long, env = "GALERA_READ_LISTEN")]
+    pub read_listen: Option<SocketAddr>,
     /// haproxy's `hard-stop-after`: an old worker left by a reload is killed after this long
     #[arg(long, env = "GALERA_HARD_STOP_AFTER", value_parser = parse_duration, default_value = "30s")]
     pub hard_stop_after: Duration,
@@ -822,6 +842,8 @@ impl GaleraOpts {
             .and_then(|f| crate::mycnf::MyCnf::read(f).ok());
         validate_extra_port(&self.mysql, cnf.as_ref())?;
         validate_datadir(&self.datadir)?;
+        crate::galera::keep::kept_root(&self.datadir, self.kept_dir.as_deref())
+            .map_err(|p| ConfigError::new("--kept-dir", p))?;
         validate_program(
             "--mysqld",
             "GALERA_MYSQLD",
@@ -869,6 +891,27 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn resync_keep_and_discard_conflict() {
+        let parse =
+            |a: &[&str]| Cli::try_parse_from([&["galera-sidecar", "resync", "g-1"], a].concat());
+        let ok = |a: &[&str]| match parse(a).map(|c| c.command) {
+            Ok(Command::Resync { keep, discard, .. }) => Some((keep, discard)),
+            _ => None,
+        };
+        assert_eq!(ok(&[]), Some((false, false)), "keeping is the default");
+        assert_eq!(ok(&["--keep"]), Some((true, false)));
+        assert_eq!(ok(&["--discard"]), Some((false, true)));
+        let e = parse(&["--keep", "--discard"])
+            .err()
+            .map(|e| (e.exit_code(), e.to_string()));
+        assert!(
+            e.as_ref()
+                .is_some_and(|(c, t)| *c == 2 && t.contains("--discard")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -115,10 +115,15 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
             );
             Ok(0)
         }
-        Command::Resync { name, expires } => {
+        Command::Resync {
+            name,
+            expires,
+            keep: _,
+            discard,
+        } => {
             println!(
                 "{}",
-                status::resync(&connect().await?, name, *expires).await?
+                status::resync(&connect().await?, name, *expires, *discard).await?
             );
             Ok(0)
         }

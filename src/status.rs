@@ -111,6 +111,8 @@ pub struct StatusReport {
     pub pause: Option<crate::etcd::snapshot::Pause>,
     /// A pending `switchover` request.
     pub switchover: Option<crate::etcd::snapshot::SwitchoverRequest>,
+    /// What each node's last resync discarded, and where the copy is kept (`P/resynced/`).
+    pub resynced: BTreeMap<String, crate::etcd::snapshot::ResyncedRecord>,
     pub members: Vec<MemberRow>,
     /// Why no node's live state was asked for (e.g. no monitor user configured).
     pub live_skipped: Option<String>,
@@ -215,6 +217,7 @@ pub fn report_at(cluster: &str, snap: &ClusterSnapshot, now: i64) -> StatusRepor
         hwm: snap.hwm.clone(),
         pause: crate::pause::active(snap, now).cloned(),
         switchover: snap.switchover.clone(),
+        resynced: snap.resynced.clone(),
         members,
         live_skipped: None,
         flags: vec![],
@@ -351,6 +354,16 @@ pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String
         f.extend(live_flags(snap, r));
     }
     f.extend(cluster_size_flags(snap, rows));
+    for (n, r) in &snap.resynced {
+        if let Some(path) = &r.kept {
+            f.push(format!(
+                "{n}'s diverged datadir ({}) is kept at {path} on {n}'s volume, using its disk: \
+                 compare it with the cluster, then delete it (docs/operations.md §6, \"Kept \
+                 datadirs\")",
+                resynced_range(r)
+            ));
+        }
+    }
     f.extend(
         snap.nodes
             .keys()
@@ -383,6 +396,21 @@ pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String
         }
     }
     f
+}
+
+/// What a resync discarded, in words (pure): `U:a..=b` when the numbers say which
+/// transactions the cluster does not hold, else the datadir's position.
+pub fn resynced_range(r: &crate::etcd::snapshot::ResyncedRecord) -> String {
+    match (&r.position, r.first_seqno) {
+        (Position::Known { uuid, seqno }, Some(0)) => {
+            format!("history {uuid} through seqno {seqno}, none of it in the cluster's history")
+        }
+        (Position::Known { uuid, seqno }, Some(from)) if from <= *seqno => format!(
+            "{uuid}:{from}..={seqno} ({} transaction(s) the cluster does not hold)",
+            seqno - from + 1
+        ),
+        (p, _) => format!("a datadir at {p}"),
+    }
 }
 
 /// Disagreements between one node's live wsrep state and etcd (pure).
@@ -584,6 +612,17 @@ pub fn render_table(r: &StatusReport) -> String {
                 Some(_) => " (IGNORED, see flags)",
                 None => "",
             }
+        );
+    }
+    for (n, rs) in &r.resynced {
+        say!(
+            "resynced   {n} at {}: discarded {}; {}",
+            rs.at,
+            resynced_range(rs),
+            rs.kept
+                .as_ref()
+                .map(|p| format!("kept at {p} on {n}'s volume"))
+                .unwrap_or_else(|| "deleted (--discard)".into())
         );
     }
     for h in &r.histories {
@@ -850,10 +889,15 @@ pub async fn force_bootstrap(
     ))
 }
 
-/// `resync NAME`: a node refused right now discards its datadir and rejoins by SST. The
-/// request is bound to the position NAME reports now and expires; nothing is written when
-/// NAME is not refused.
-pub async fn resync(etcd: &Etcd, name: &str, expires: Duration) -> anyhow::Result<String> {
+/// `resync NAME [--discard]`: a node refused right now moves its datadir aside on its volume
+/// (kept; `--discard`: deleted) and rejoins by SST. The request is bound to the position NAME
+/// reports now and expires; nothing is written when NAME is not refused.
+pub async fn resync(
+    etcd: &Etcd,
+    name: &str,
+    expires: Duration,
+    discard: bool,
+) -> anyhow::Result<String> {
     crate::cli::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
     let snap = etcd.snapshot().await?;
     let Some(why) = snap.refused.get(name) else {
@@ -870,6 +914,7 @@ pub async fn resync(etcd: &Etcd, name: &str, expires: Duration) -> anyhow::Resul
         position: Some(position.clone()),
         issued_at: now,
         expires_at: now + expires.as_secs().max(1) as i64,
+        discard,
     };
     let mut when = position_unchanged(etcd, name, snap.revision);
     when.push(present(&etcd.keys.refused(name)));
@@ -890,9 +935,19 @@ pub async fn resync(etcd: &Etcd, name: &str, expires: Duration) -> anyhow::Resul
         }
         p => format!("its datadir at {p}"),
     };
+    let what = if discard {
+        format!("it DELETES {discards} (--discard) and rejoins by SST")
+    } else {
+        format!(
+            "it moves {discards} aside on its volume (its kept dir, <uuid>_<seqno>_<time>) and \
+             rejoins by SST; it refuses, changing nothing, if the copy cannot stay on the \
+             datadir's filesystem or the volume lacks room for the SST beside it. `status` shows \
+             the kept copy; docs/operations.md §6 says how to delete it"
+        )
+    };
     Ok(format!(
-        "resync requested for {name} (refused: {why}): it discards {discards} and rejoins by SST. \
-         Bound to that position, expiring at {} (in {}). Copy the datadir first if its data may matter.\nKnown positions:\n{}",
+        "resync requested for {name} (refused: {why}): {what}. \
+         Bound to that position, expiring at {} (in {}).\nKnown positions:\n{}",
         req.expires_at,
         humantime::format_duration(expires),
         positions_listing(&snap)
@@ -1171,6 +1226,7 @@ mod tests {
                             position: Some(Position::known(V, 3)),
                             issued_at: 1,
                             expires_at: 2,
+                            discard: false,
                         },
                     );
                 },
@@ -1393,6 +1449,51 @@ mod tests {
         let t = render_table(&report("c", &base()));
         for want in ["STEADY", U, "g-0 (10.0.0.1)", "g-2", "free"] {
             assert!(t.contains(want), "{want} missing in\n{t}");
+        }
+    }
+
+    #[test]
+    fn resynced_records_show_as_a_line_and_a_flag() {
+        use crate::etcd::snapshot::ResyncedRecord;
+        let rec = |first: Option<i64>, kept: Option<&str>| ResyncedRecord {
+            position: Position::known(V, 9),
+            first_seqno: first,
+            cluster: None,
+            kept: kept.map(str::to_string),
+            at: 1_700_000_000,
+            reason: "two histories".into(),
+        };
+        let cases = [
+            (
+                rec(Some(0), Some("/v/galera-kept/x")),
+                format!("history {V} through seqno 9, none of it"),
+                true,
+            ),
+            (
+                rec(Some(7), Some("/v/k/y")),
+                format!("{V}:7..=9 (3 transaction(s)"),
+                true,
+            ),
+            (rec(None, None), format!("a datadir at {V}:9"), false),
+        ];
+        for (r, words, flagged) in cases {
+            let mut s = base();
+            s.resynced.insert("g-2".into(), r.clone());
+            let rep = report("c", &s);
+            let t = render_table(&rep);
+            assert!(t.contains("resynced   g-2 at 1700000000"), "{t}");
+            assert!(t.contains(&words), "{words} missing in\n{t}");
+            match &r.kept {
+                Some(p) => assert!(t.contains(&format!("kept at {p}")), "{t}"),
+                None => assert!(t.contains("deleted (--discard)"), "{t}"),
+            }
+            let flag = rep
+                .flags
+                .iter()
+                .any(|f| f.contains("g-2's diverged datadir"));
+            assert_eq!(flag, flagged, "{:?}", rep.flags);
+            let json = serde_json::to_value(&rep).expect("json");
+            assert_eq!(json["resynced"]["g-2"]["at"], 1_700_000_000, "{json}");
         }
     }
 }

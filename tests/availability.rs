@@ -113,3 +113,133 @@ fn quorum_loss_heals_in_place_without_a_restart() {
     assert!(c.nodes[0].running(), "the survivor's entrypoint runs");
     c.assert_rows_everywhere(20);
 }
+
+/// kill -9 of two of three, and they stay down: once their leases expired and their Galera
+/// ports refuse connections (nothing listens: positive evidence that no mariadbd of theirs
+/// runs), the survivor — which holds the commit high-water mark — is made Primary in place on
+/// its own: no mariadbd restart, no operator, seconds after the leases expire. It takes writes;
+/// the heal records a fork at its position, and the two, whose datadirs do not go past it,
+/// rejoin by IST when they come back. Every row is on every node.
+#[test]
+fn quorum_loss_heals_alone_once_the_others_are_confirmed_down() {
+    let mut c = steady_cluster(222);
+    c.write_rows(0, 1, 20);
+    let seqno = |i: usize| {
+        c.nodes[i]
+            .wsrep("last_committed")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(-1)
+    };
+    let at = seqno(0);
+    // The leader's mark moves at most every 5 s: wait until it covers the rows.
+    c.wait_status(
+        "the commit high-water mark covers the rows",
+        Duration::from_secs(30),
+        |s| s["hwm"]["seqno"].as_i64().is_some_and(|m| m >= at),
+    );
+    let survivor_pid = c.nodes[0].mysqld_pid();
+    let offsets = c.log_offsets();
+    let ist_from: Vec<usize> = c.nodes.iter().map(|n| n.error_log_len()).collect();
+    let fault = Instant::now();
+    c.nodes[1].kill9();
+    c.nodes[2].kill9();
+    c.check("the survivor loses the Primary Component", || {
+        common::wait_until("g-0 non-Primary", Duration::from_secs(30), || {
+            c.nodes[0].wsrep("cluster_status").as_deref() == Some("non-Primary")
+        })
+    });
+    c.check("the survivor is Primary again on its own", || {
+        common::wait_until("g-0 Primary", Duration::from_secs(90), || {
+            c.nodes[0].wsrep("cluster_status").as_deref() == Some("Primary") && c.registered() == 1
+        })
+    });
+    eprintln!(
+        "quorum loss, the others kept down: the survivor Primary {:.1?} after the kill (lease TTL {})",
+        fault.elapsed(),
+        c.nodes[0].lease_ttl
+    );
+    let logs = logs_since(&c, &offsets);
+    assert!(
+        logs.contains("down (lease expired, Galera port refusing connections)")
+            && logs.contains("healing in place"),
+        "{logs}"
+    );
+    assert_eq!(
+        c.nodes[0].mysqld_pid(),
+        survivor_pid,
+        "the survivor's mariadbd was not restarted:\n{logs}"
+    );
+    assert!(
+        logs.contains("datadir lists the forks") && logs.contains("heal:g-0@"),
+        "the heal's fork is recorded in the datadir:\n{logs}"
+    );
+    c.write_rows(0, 21, 10);
+    c.start(1);
+    c.start(2);
+    c.check("rejoined", || c.wait_steady(3, STEADY_TIMEOUT));
+    c.check("all synced", || c.wait_all_synced(3, STEADY_TIMEOUT));
+    for i in [1, 2] {
+        assert!(
+            c.nodes[i].joined_by_ist_since(ist_from[i]),
+            "{} rejoined by IST:\n{}",
+            c.nodes[i].name,
+            c.nodes[i].error_log_since(ist_from[i])
+        );
+    }
+    assert_eq!(c.nodes[0].mysqld_pid(), survivor_pid);
+    c.assert_rows_everywhere(30);
+}
+
+/// kill -9 of two of four: the two survivors form a component of 2 of the last view's 4, not a
+/// majority, so Galera leaves it non-Primary. Both others confirmed down (leases expired,
+/// ports refusing) and every running member in that one component (wsrep_cluster_size 2):
+/// no other component exists that could become Primary, so the most advanced survivor heals
+/// the pair in place — no restart — and the two rejoin when they come back.
+#[test]
+fn quorum_loss_of_two_of_four_heals_the_surviving_pair() {
+    let mut c = Cluster::new(223, 4);
+    c.start_all();
+    c.check("first bootstrap", || c.wait_steady(4, STEADY_TIMEOUT));
+    c.write_rows(0, 1, 20);
+    let at = c.nodes[0]
+        .wsrep("last_committed")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(-1);
+    c.wait_status(
+        "the commit high-water mark covers the rows",
+        Duration::from_secs(30),
+        |s| s["hwm"]["seqno"].as_i64().is_some_and(|m| m >= at),
+    );
+    let pids: Vec<Option<i32>> = mysqld_pids(&c)[..2].to_vec();
+    let offsets = c.log_offsets();
+    c.nodes[2].kill9();
+    c.nodes[3].kill9();
+    c.check("the pair loses the Primary Component", || {
+        common::wait_until("g-0 and g-1 non-Primary", Duration::from_secs(30), || {
+            (0..2).all(|i| c.nodes[i].wsrep("cluster_status").as_deref() == Some("non-Primary"))
+        })
+    });
+    c.check("the pair is Primary again", || {
+        common::wait_until("g-0 and g-1 Primary", Duration::from_secs(90), || {
+            (0..2).all(|i| c.nodes[i].wsrep("cluster_status").as_deref() == Some("Primary"))
+                && c.registered() == 2
+        })
+    });
+    let logs = logs_since(&c, &offsets);
+    assert!(
+        logs.contains("run(s) in this node's own component (wsrep_cluster_size 2)")
+            && logs.contains("healing in place"),
+        "{logs}"
+    );
+    assert_eq!(
+        mysqld_pids(&c)[..2],
+        pids[..],
+        "no survivor restarted:\n{logs}"
+    );
+    c.write_rows(1, 21, 10);
+    c.start(2);
+    c.start(3);
+    c.check("rejoined", || c.wait_steady(4, STEADY_TIMEOUT));
+    c.check("all synced", || c.wait_all_synced(4, STEADY_TIMEOUT));
+    c.assert_rows_everywhere(30);
+}

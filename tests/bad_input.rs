@@ -467,28 +467,43 @@ fn taken_ports_are_named_with_the_option_to_change() {
     let dir = tempfile::tempdir().expect("tempdir");
     let taken = std::net::TcpListener::bind("127.0.110.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
-    // haproxy --listen on a taken port (etcd unreachable: it would start without a leader).
-    let out = run(
-        &[
+    // haproxy on taken ports (etcd unreachable: it would start without a leader).
+    let run_dir = dir.path().join("hp").display().to_string();
+    let config = dir.path().join("hp/haproxy.cfg").display().to_string();
+    let haproxy = |listen: &[&str]| {
+        let mut args = vec![
             "--etcd-endpoints",
             "http://127.0.110.1:1",
             "--etcd-timeout",
             "1s",
             "haproxy",
-            "--listen",
-            &addr,
-            "--run-dir",
-            &dir.path().join("hp").display().to_string(),
-            "--haproxy-config",
-            &dir.path().join("hp/haproxy.cfg").display().to_string(),
-        ],
-        &[],
-    );
+        ];
+        args.extend_from_slice(listen);
+        args.extend(["--run-dir", &run_dir, "--haproxy-config", &config]);
+        run(&args, &[])
+    };
+    // --listen on a taken port.
+    let out = haproxy(&["--listen", &addr]);
     assert_fails_naming(
         "haproxy",
         &out,
         1,
         &[addr.as_str(), "already listens", "--listen / GALERA_LISTEN"],
+    );
+    // haproxy --read-listen on a taken port (the client port free).
+    let free = std::net::TcpListener::bind("127.0.110.1:0").expect("bind");
+    let free_addr = free.local_addr().expect("addr").to_string();
+    drop(free);
+    let out = haproxy(&["--listen", &free_addr, "--read-listen", &addr]);
+    assert_fails_naming(
+        "haproxy",
+        &out,
+        1,
+        &[
+            addr.as_str(),
+            "already listens",
+            "--read-listen / GALERA_READ_LISTEN",
+        ],
     );
     // checker serve --listen on a taken port.
     let out = run(

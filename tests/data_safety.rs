@@ -2,7 +2,7 @@
 //! run by the entrypoint. After every fault, each committed row is checked row by row on
 //! every node (or, for a node that must keep its own data, in a copy of its datadir), and so
 //! is the cluster uuid. No operator command may silently overwrite data by SST. This file
-//! uses subnets 127.0.200–215.x (208: branches of one uuid).
+//! uses subnets 127.0.200–215.x (208: branches of one uuid; 209–210: resync keeps the datadir; 211: the old volume layout).
 
 mod common;
 
@@ -174,13 +174,24 @@ fn offline_rows(node: &TestNode, scratch: &Path) -> Vec<String> {
         Command::new("chown").args(["-R", "mysql:mysql"]).arg(&dir),
         "chown the copy",
     );
+    standalone_rows(node, &dir.join("data"), &dir)
+}
+
+/// The rows of the datadir `data`, read by a standalone mariadbd (wsrep off, no networking,
+/// its own socket, pid file and logs in `dir`) started on it with `node`'s my.cnf.
+fn standalone_rows(node: &TestNode, data: &Path, dir: &Path) -> Vec<String> {
+    std::fs::create_dir_all(dir).expect("standalone dir");
+    common::run_ok(
+        Command::new("chown").arg("mysql:mysql").arg(dir),
+        "chown the standalone dir",
+    );
     let sock = dir.join("mysqld.sock");
     let mut cmd = Command::new("mariadbd");
     cmd.arg(format!(
         "--defaults-file={}",
         node.defaults_file().display()
     ))
-    .arg(format!("--datadir={}", dir.join("data").display()))
+    .arg(format!("--datadir={}", data.display()))
     .arg(format!("--socket={}", sock.display()))
     .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
     .arg(format!("--log-error={}", dir.join("error.log").display()))
@@ -199,8 +210,8 @@ fn offline_rows(node: &TestNode, scratch: &Path) -> Vec<String> {
         match rows_via(common::galera::root_client(&sock)) {
             Ok(r) => break r,
             Err(e) if start.elapsed() > Duration::from_secs(60) => panic!(
-                "the one-off mariadbd on a copy of {}'s datadir did not answer ({e}); its log:\n{}",
-                node.name,
+                "the one-off mariadbd on {} did not answer ({e}); its log:\n{}",
+                data.display(),
                 std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
             ),
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
@@ -687,6 +698,292 @@ fn resync_request_is_bound_and_expires() {
         "resync rejoins by SST"
     );
     assert_every_row_everywhere(&c, &want, &uuid);
+}
+
+/// `resync` keeps a diverged datadir by default: `--keep --discard` is bad input (exit 2,
+/// nothing written); a kept dir on another filesystem is refused with the fix named and
+/// nothing moved; then the node moves its datadir to `galera-kept/<uuid>_<seqno>_<time>`
+/// beside the datadir, rejoins by SST with every row of the cluster, `status` shows what was
+/// discarded and where it is kept, and the kept copy starts standalone holding its own rows.
+#[test]
+fn resync_keeps_the_diverged_datadir_by_default() {
+    let mut c = steady_cluster(209, 3);
+    c.write_rows(0, 1, 20);
+    let want = rows(&[(1, 20)]);
+    let uuid = cluster_uuid(&c);
+    assert_eq!(c.nodes[1].sigterm(STOP_TIMEOUT), Some(0));
+    let foreign = give_foreign_history(210, &c.nodes[1]);
+    // First with a kept dir on another filesystem (tmpfs), when this machine has one.
+    let shm = Path::new("/dev/shm");
+    let other_fs = {
+        use std::os::unix::fs::MetadataExt;
+        let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+        dev(shm).is_some() && dev(shm) != dev(&c.nodes[1].dir)
+    };
+    let elsewhere = shm.join(format!("galera-kept-{}-{}", c.name, std::process::id()));
+    if other_fs {
+        c.nodes[1].extra_args = vec!["--kept-dir".into(), elsewhere.display().to_string()];
+    }
+    let sst_from = c.nodes[1].error_log_len();
+    c.start(1);
+    c.check("g-1 refused", || {
+        c.wait_status("g-1 refused", DECISION_TIMEOUT, |s| {
+            refusal(s, "g-1").is_some()
+        })
+    });
+    let before = c.nodes[1].datadir_listing();
+    let position = member(&c.status(), "g-1")
+        .and_then(|m| m["reported"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    ensure!(
+        c,
+        position.starts_with(&format!("{foreign}:")),
+        "g-1 reports {position:?}, not its foreign history {foreign}"
+    );
+
+    // Bad input: exit 2 naming the conflict, nothing written.
+    let out = c.cli(&["resync", "g-1", "--keep", "--discard"]);
+    ensure!(
+        c,
+        out.status.code() == Some(2) && common::stderr(&out).contains("--discard"),
+        "resync --keep --discard must exit 2 naming the conflict (got {:?}): {}",
+        out.status.code(),
+        common::stderr(&out)
+    );
+    ensure!(
+        c,
+        etcd_keys(&c, &key(&c, "resync/")).is_empty(),
+        "bad input wrote {}",
+        etcd_keys(&c, &key(&c, "resync/"))
+    );
+
+    let out = c.cli(&["resync", "g-1"]);
+    ensure!(
+        c,
+        out.status.success() && common::stdout(&out).contains("aside"),
+        "resync g-1 failed or does not say it keeps: {} {}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    if other_fs {
+        c.check("the kept dir on another filesystem is refused", || {
+            c.wait_status("refusal naming the filesystem", DECISION_TIMEOUT, |s| {
+                refusal(s, "g-1").is_some_and(|r| r.contains("another filesystem"))
+            })
+        });
+        let r = refusal(&c.status(), "g-1").unwrap_or_default();
+        ensure!(
+            c,
+            r.contains("--discard") && r.contains("--kept-dir"),
+            "the refusal names no fix: {r}"
+        );
+        ensure!(
+            c,
+            c.nodes[1].datadir_listing() == before && !elsewhere.exists(),
+            "nothing may change when the datadir cannot be kept"
+        );
+        ensure!(
+            c,
+            !etcd_keys(&c, &key(&c, "resync/")).is_empty(),
+            "the request stays while it cannot be obeyed"
+        );
+        // The kept dir fixed: the request, still valid, is obeyed at the restart.
+        assert_eq!(c.nodes[1].sigterm(STOP_TIMEOUT), Some(0));
+        c.nodes[1].extra_args.clear();
+        c.start(1);
+    }
+    c.check("g-1 rejoined", || c.wait_steady(3, STEADY_TIMEOUT));
+    c.check("all synced", || c.wait_all_synced(3, STEADY_TIMEOUT));
+    ensure!(
+        c,
+        c.nodes[1].joined_by_sst_since(sst_from),
+        "resync rejoins by SST"
+    );
+    assert_every_row_everywhere(&c, &want, &uuid);
+
+    // The kept copy: one directory named <uuid>_<seqno>_<UTC time>, beside the datadir.
+    let kept_root = c.nodes[1].dir.join("galera-kept");
+    let kept: Vec<std::path::PathBuf> = std::fs::read_dir(&kept_root)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    ensure!(
+        c,
+        kept.len() == 1,
+        "kept copies in {}: {kept:?}",
+        kept_root.display()
+    );
+    let path = kept[0].clone();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!("{}_", position.replacen(':', "_", 1));
+    ensure!(
+        c,
+        name.starts_with(&prefix) && name.ends_with('Z') && name.len() == prefix.len() + 16,
+        "kept copy named {name}, want {prefix}<YYYYMMDDTHHMMSSZ>"
+    );
+    ensure!(
+        c,
+        path.join("galera-sidecar.kept.json").exists() && path.join("grastate.dat").exists(),
+        "the kept copy lacks its record or grastate.dat"
+    );
+
+    // etcd and `status` say what was discarded and where it is kept.
+    let rec: serde_json::Value =
+        serde_json::from_str(&etcd_value(&c, &key(&c, "resynced/g-1"))).unwrap_or_default();
+    ensure!(
+        c,
+        rec["kept"] == path.display().to_string()
+            && rec["position"] == position
+            && rec["first_seqno"] == 0,
+        "P/resynced/g-1 = {rec}"
+    );
+    let s = c.status();
+    ensure!(
+        c,
+        s["resynced"]["g-1"]["kept"] == path.display().to_string()
+            && s["flags"].to_string().contains("g-1's diverged datadir"),
+        "status does not show the kept copy: {s}"
+    );
+    let table = common::stdout(&c.cli(&["status", "--no-live"]));
+    ensure!(
+        c,
+        table.contains("resynced   g-1") && table.contains(&path.display().to_string()),
+        "the status table does not show the kept copy:\n{table}"
+    );
+
+    // The kept copy is a datadir: a standalone server on it holds the diverged rows.
+    let got = standalone_rows(&c.nodes[1], &path, &c.root.path().join("kept-g-1"));
+    ensure!(
+        c,
+        got == rows(&[(1000, 5)]),
+        "the kept copy holds {got:?}, not the foreign history's rows"
+    );
+}
+
+/// A running entrypoint started by hand (not through `TestNode`), killed with its process
+/// group on drop.
+struct Entrypoint(std::process::Child);
+
+impl Drop for Entrypoint {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.0.wait();
+    }
+}
+
+/// A volume of the old layout — the datadir at the volume's root, as when the volume was
+/// mounted at the datadir — is moved into the datadir subdirectory at the first start (one
+/// log line, renames only), and the node rejoins by IST with its own data and every row.
+#[test]
+fn old_volume_layout_is_migrated_and_rejoins_by_ist() {
+    use std::os::unix::process::CommandExt;
+    let mut c = steady_cluster(211, 3);
+    c.write_rows(0, 1, 20);
+    assert_eq!(c.nodes[2].sigterm(STOP_TIMEOUT), Some(0));
+    c.write_rows(0, 21, 10);
+    let want = rows(&[(1, 30)]);
+    let uuid = cluster_uuid(&c);
+    // The old layout: g-2's datadir files directly at the volume's root, beside lost+found.
+    let vol = c.root.path().join("vol-g-2");
+    std::fs::create_dir_all(vol.join("lost+found")).expect("volume");
+    common::run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", c.nodes[2].datadir().display()))
+            .arg(&vol),
+        "cp -a the datadir to the volume root",
+    );
+    common::run_ok(
+        Command::new("chown").args(["-R", "mysql:mysql"]).arg(&vol),
+        "chown the volume",
+    );
+    std::fs::remove_dir_all(c.nodes[2].datadir()).expect("remove the old datadir");
+    let datadir = vol.join("mysql-data");
+    let ist_from = c.nodes[2].error_log_len();
+    let log_from = c.nodes[2].log().len();
+    let n = &c.nodes[2];
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(n.sidecar_log())
+        .expect("sidecar log");
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["--etcd-endpoints", &c.endpoint(), "--cluster-name", &c.name])
+        .args(["--node-name", &n.name, "--node-address", &n.ip])
+        .arg("galera")
+        .arg("--defaults-file")
+        .arg(n.defaults_file())
+        .arg("--datadir")
+        .arg(&datadir)
+        .arg("--state-dir")
+        .arg(n.state_dir())
+        .arg("--mysql-socket")
+        .arg(n.socket())
+        .args([
+            "--cluster-size",
+            "3",
+            "--lease-ttl",
+            "4s",
+            "--drain-timeout",
+            "5s",
+        ])
+        .env("GALERA_ROOT_PASSWORD", common::galera::ROOT_PASSWORD)
+        .env("GALERA_MONITOR_USER", common::galera::MONITOR_USER)
+        .env("GALERA_MONITOR_PASSWORD", common::galera::MONITOR_PASSWORD)
+        .env("GALERA_LOG", "info")
+        .env_remove("GALERA_ETCD_ENDPOINTS")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone log"))
+        .stderr(log)
+        .process_group(0);
+    common::die_with_parent(&mut cmd);
+    let mut ep = Entrypoint(cmd.spawn().expect("start galera-sidecar galera"));
+    c.check("g-2 rejoined", || c.wait_steady(3, STEADY_TIMEOUT));
+    c.check("all synced", || c.wait_all_synced(3, STEADY_TIMEOUT));
+    let said = c.nodes[2].log().get(log_from..).unwrap_or("").to_string();
+    ensure!(
+        c,
+        said.contains("volume layout: moved"),
+        "no migration log line:\n{said}"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(&vol)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    left.sort();
+    ensure!(
+        c,
+        left == ["lost+found", "mysql-data"],
+        "the volume root holds {left:?}"
+    );
+    ensure!(
+        c,
+        datadir.join("grastate.dat").exists() && datadir.join("init.ok").exists(),
+        "the datadir files are not in {}",
+        datadir.display()
+    );
+    ensure!(
+        c,
+        c.nodes[2].joined_by_ist_since(ist_from),
+        "the migrated datadir must rejoin by IST (its own data), not SST"
+    );
+    assert_every_row_everywhere(&c, &want, &uuid);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ep.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let start = Instant::now();
+    while start.elapsed() < STOP_TIMEOUT && matches!(ep.0.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// `P/uuid` overwritten with another history's uuid while cluster A runs; a node holding

@@ -3,9 +3,9 @@
 //! nodes, told apart by `@@server_id`. Each node's `checker serve` is stood in for by a small
 //! HTTP responder in the test process whose answer (200/503) the test sets.
 //!
-//! Each test uses its own loopback /24 (127.0.60.x … 127.0.66.x): haproxy on .1, nodes on
-//! .2/.3 (SQL port 33306, the default `--backend-port`). Every case prints how many new
-//! connections it tried through haproxy and how many failed.
+//! Each test uses its own loopback /24 (127.0.60.x … 127.0.66.x, 127.0.151.x): haproxy on .1,
+//! nodes on .2, .3, … (SQL port 33306, the default `--backend-port`). Every case prints how many
+//! new connections it tried through haproxy and how many failed.
 
 mod common;
 
@@ -685,4 +685,83 @@ async fn graceful_moves_fail_no_new_connection() {
         "every move ended the pinned session itself ({ended_by_haproxy} logged); log:\n{}",
         sc.log()
     );
+}
+
+/// `n` connections held open at once through `port`: the server id each one landed on.
+async fn held_connections(ip: &str, port: u16, n: usize) -> Vec<u32> {
+    let mut conns = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let mut c = tokio::time::timeout(
+            Duration::from_secs(5),
+            mysql_async::Conn::new(opts(ip, port)),
+        )
+        .await
+        .expect("connect in time")
+        .expect("connect to the read port");
+        let id: Option<u32> = c
+            .query_first("SELECT @@server_id")
+            .await
+            .expect("query through the read port");
+        ids.push(id.expect("a row"));
+        // Held open: leastconn sees it while the next one is placed.
+        conns.push(c);
+    }
+    for c in conns {
+        let _ = c.disconnect().await;
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_port_spreads_over_the_other_members_and_falls_back_to_the_leader() {
+    // Three members; server id 1 (127.0.151.2) is the leader.
+    let bed = Bed::new(151, 3).await;
+    for i in 0..3u8 {
+        bed.client
+            .put(
+                &bed.client.keys.member(&format!("g-{i}")),
+                &ip(151, 2 + i),
+                None,
+            )
+            .await
+            .expect("put member");
+    }
+    bed.set_leader(2).await;
+    let read: SocketAddr = format!("{}:{}", ip(151, 1), free_port())
+        .parse()
+        .expect("addr");
+    let sc = bed.sidecar(&["--read-listen", &read.to_string()]).await;
+    let cfg = sc.rendered();
+    assert!(cfg.contains("backend galera_read"), "{cfg}");
+    let port = read.port();
+    let hx = bed.hx_ip();
+
+    // Every node passes its check: 12 connections held at once spread over the two others,
+    // none on the leader; the write port still reaches the leader.
+    let ids = held_connections(&hx, port, 12).await;
+    let on = |id: u32| ids.iter().filter(|&&x| x == id).count();
+    println!("case read port: 12 connections held open landed on {ids:?}");
+    assert_eq!((on(1), on(2), on(3)), (0, 6, 6), "{ids:?}");
+    assert_eq!(bed.via_haproxy().await, Ok(1));
+
+    // Both other nodes fail their checks: reads go to the leader, the backup.
+    bed.checks[1].set(503);
+    bed.checks[2].set(503);
+    wait_until_async("reads on the leader", Duration::from_secs(10), || async {
+        server_id_once(&hx, port).await == Ok(1)
+    })
+    .await;
+    let ids = held_connections(&hx, port, 6).await;
+    assert_eq!(ids, vec![1; 6], "only the leader is left");
+
+    // One of them passes again: reads leave the leader for it.
+    bed.checks[2].set(200);
+    wait_until_async("reads back on node 3", Duration::from_secs(10), || async {
+        server_id_once(&hx, port).await == Ok(3)
+    })
+    .await;
+    let ids = held_connections(&hx, port, 6).await;
+    assert_eq!(ids, vec![3; 6], "the healthy non-leader takes every read");
+    assert_eq!(bed.via_haproxy().await, Ok(1), "writes stay on the leader");
 }

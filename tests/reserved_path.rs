@@ -17,14 +17,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::galera::{Cluster, MONITOR_PASSWORD, MONITOR_USER};
+use common::galera::{CheckerServe, Cluster, MONITOR_PASSWORD, MONITOR_USER};
 use common::haproxy::Sidecar;
 use common::kubelet::{Kubelet, ProbeSpec};
-use common::{bin, die_with_parent, wait_until};
+use common::{bin, wait_until};
 use galera_sidecar::etcd::watch::{watch, WatchEvent};
 use galera_sidecar::mysql::{self, Credentials, Endpoint, MysqlError};
 use mysql_async::prelude::Queryable;
@@ -42,19 +42,9 @@ type Case<'a> = (&'a str, Vec<String>, Vec<(&'a str, &'a str)>, Vec<&'a str>);
 /// One cluster at a time: the machine has two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// `checker serve` for the node, killed on drop.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 struct Pod {
     c: Cluster,
-    _serve: Serve,
+    _serve: CheckerServe,
     haproxy: Sidecar,
     rt: tokio::runtime::Runtime,
     leader_events: LeaderEvents,
@@ -78,29 +68,7 @@ fn pod(subnet: u8, mycnf_extra: &str) -> Pod {
     ))
     .expect("create the application user");
 
-    let mut cmd = Command::new(bin());
-    cmd.args(["--etcd-endpoints", &c.endpoint(), "--cluster-name", &c.name])
-        .args(["checker", "serve", "--listen"])
-        .arg(format!("{}:{CHECK_PORT}", node.ip))
-        .arg("--state-dir")
-        .arg(node.state_dir())
-        .arg("--datadir")
-        .arg(node.datadir())
-        .arg("--defaults-file")
-        .arg(node.defaults_file())
-        .arg("--mysql-socket")
-        .arg(node.socket())
-        .env("GALERA_MONITOR_USER", MONITOR_USER)
-        .env("GALERA_MONITOR_PASSWORD", MONITOR_PASSWORD)
-        .env_remove("GALERA_ETCD_ENDPOINTS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    die_with_parent(&mut cmd);
-    let serve = Serve(cmd.spawn().expect("start checker serve"));
-    let ip = node.ip.clone();
-    wait_until("checker serve listening", Duration::from_secs(10), || {
-        TcpStream::connect((ip.as_str(), CHECK_PORT)).is_ok()
-    });
+    let serve = c.checker_serve(0, CHECK_PORT);
 
     let hdir = c.root.path().join("haproxy");
     std::fs::create_dir_all(&hdir).expect("mkdir");

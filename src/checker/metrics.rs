@@ -4,6 +4,9 @@
 //! entrypoint's state file, rendered into a fresh registry per scrape; the verdict counters
 //! live as long as the server. The entrypoint's own counters (decisions, etcd errors, lease
 //! losses) are read from the state file's optional `counters` and exported as they are.
+//!
+//! The alert rules and the dashboard of `k8s/monitoring/` use these names; `tests/monitoring.rs`
+//! checks that every name they use is exported by a real cluster.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -13,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::probe::Gathered;
-use super::rules::{PhaseView, Verdict};
+use super::rules::{Memory, MysqldKey, PhaseView, Verdict};
 use super::state_file::Phase;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -67,8 +70,20 @@ const PHASES: [Phase; 8] = [
     Phase::Stopping,
 ];
 
-/// The text exposition of every metric for this observation.
-pub fn render(g: &Gathered, verdicts: &Verdicts) -> String {
+/// The consecutive failed liveness probes the kubelet's exec probes counted for the mariadbd
+/// run being observed (their memory file, `checker-liveness.json`); memory of another run (a
+/// restarted mariadbd) counts as none. Pure.
+pub fn exec_liveness_failures(memory: &Memory, current: &MysqldKey) -> u32 {
+    if memory.mysqld == *current {
+        memory.failures
+    } else {
+        0
+    }
+}
+
+/// The text exposition of every metric for this observation; `liveness_failures` is
+/// [`exec_liveness_failures`] of the exec probes' memory.
+pub fn render(g: &Gathered, verdicts: &Verdicts, liveness_failures: u32) -> String {
     let mut reg = Registry::default();
     let o = &g.obs;
 
@@ -122,8 +137,24 @@ pub fn render(g: &Gathered, verdicts: &Verdicts) -> String {
     gauge(
         &mut reg,
         "galera_leader",
-        "1 when this node holds P/leader",
+        "1 when this node holds P/leader (as of the state file: see galera_state_file_age_seconds)",
         st.map(|s| s.leader as i64).unwrap_or(0),
+    );
+    if let Some(s) = st {
+        gauge(
+            &mut reg,
+            "galera_state_file_age_seconds",
+            "Seconds since the entrypoint last wrote the state file (every second while running): \
+             a large age means the entrypoint is gone or stuck and its galera_leader is stale",
+            o.now.saturating_sub(s.updated_at).max(0),
+        );
+    }
+    gauge(
+        &mut reg,
+        "galera_liveness_failures",
+        "Consecutive liveness probes of the exec probe (the kubelet's) that could not connect to \
+         this mariadbd run; the probe fails at --liveness-failures",
+        liveness_failures as i64,
     );
     gauge(
         &mut reg,
@@ -158,6 +189,20 @@ pub fn render(g: &Gathered, verdicts: &Verdicts) -> String {
         }
         if let Some(v) = w.last_committed() {
             gauge(&mut reg, "wsrep_last_committed", "wsrep_last_committed", v);
+        }
+        if let Some(v) = w
+            .get("local_commits")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            let c = Counter::<u64>::default();
+            c.inc_by(v);
+            reg.register(
+                "wsrep_local_commits",
+                "wsrep_local_commits: transactions committed on this node by its own clients \
+                 (not replicated ones) since mariadbd started; on a node that is not the leader \
+                 these are writes that bypassed the leader",
+                c,
+            );
         }
         let mismatch = o
             .etcd
@@ -232,6 +277,7 @@ mod tests {
             ("wsrep_local_state", "2"),
             ("wsrep_cluster_size", "3"),
             ("wsrep_last_committed", "42"),
+            ("wsrep_local_commits", "17"),
             ("wsrep_cluster_state_uuid", "u-other"),
         ]);
         let mut counters = Counters::default();
@@ -250,16 +296,17 @@ mod tests {
                 wsrep: Ok(wsrep),
                 mysqld: MysqldKey::default(),
                 mysqld_exists: None,
-                now: 0,
+                now: 100,
             },
             state: Some(StateFile {
                 leader: true,
                 counters,
                 etcd: crate::checker::state_file::EtcdView {
-                    paused_until: Some(60),
+                    paused_until: Some(160),
                     ..Default::default()
                 },
                 ist_possible: Some(false),
+                updated_at: 95,
                 ..Default::default()
             }),
         };
@@ -270,7 +317,7 @@ mod tests {
             rule: Rule::LocalState,
             reason: String::new(),
         });
-        let text = render(&g, &v);
+        let text = render(&g, &v, 2);
         for want in [
             "galera_state{state=\"STEADY\"} 1",
             "galera_state{state=\"RECOVERY\"} 0",
@@ -287,12 +334,54 @@ mod tests {
             "galera_decisions_total{kind=\"join\"} 2",
             "galera_etcd_errors_total 7",
             "galera_lease_losses_total 0",
+            "galera_state_file_age_seconds 5",
+            "galera_liveness_failures 2",
+            "wsrep_local_commits_total 17",
         ] {
             assert!(text.contains(want), "missing `{want}` in:\n{text}");
         }
-        // Without the entrypoint's answer the gauge is absent, not a false 0.
+        // Without the entrypoint's answer the gauge is absent, not a false 0; without a state
+        // file there is no age either.
         let mut g = g;
         g.state = None;
-        assert!(!render(&g, &v).contains("galera_ist_possible"));
+        let sample = |text: &str, name: &str| text.lines().any(|l| l.starts_with(name));
+        let text = render(&g, &v, 0);
+        assert!(!sample(&text, "galera_ist_possible"), "{text}");
+        assert!(!sample(&text, "galera_state_file_age_seconds"), "{text}");
+        assert!(text.contains("galera_liveness_failures 0"), "{text}");
+        // A server that does not answer has no wsrep metrics, the others stay.
+        g.obs.wsrep = Err(crate::mysql::MysqlError::Refused("test".into()));
+        let text = render(&g, &v, 0);
+        assert!(!sample(&text, "wsrep_local_commits"), "{text}");
+        assert!(text.contains("galera_mysql_up 0"), "{text}");
+    }
+
+    #[test]
+    fn exec_liveness_failures_count_only_for_the_observed_run() {
+        let run = |pid, at| MysqldKey {
+            pid: Some(pid),
+            started_at: Some(at),
+        };
+        let mem = |key: MysqldKey, failures| Memory {
+            mysqld: key,
+            failures,
+            sample: None,
+        };
+        for (memory, current, want) in [
+            (mem(run(7, 100), 2), run(7, 100), 2),
+            (mem(run(7, 100), 0), run(7, 100), 0),
+            // A restarted mariadbd: another pid, or the same pid reused at another time.
+            (mem(run(7, 100), 3), run(8, 200), 0),
+            (mem(run(7, 100), 3), run(7, 200), 0),
+            // No memory file (never probed) reads as the default memory.
+            (Memory::default(), run(7, 100), 0),
+            (mem(MysqldKey::default(), 1), MysqldKey::default(), 1),
+        ] {
+            assert_eq!(
+                exec_liveness_failures(&memory, &current),
+                want,
+                "{memory:?} vs {current:?}"
+            );
+        }
     }
 }

@@ -23,7 +23,7 @@ use tokio::sync::{Mutex, Semaphore};
 use tracing::{info, warn};
 
 use super::metrics::{self, Verdicts};
-use super::probe::{Gathered, Prober, HTTP_MEMORY};
+use super::probe::{Gathered, Prober, EXEC_MEMORY, HTTP_MEMORY};
 use super::rules::{self, ReadyMemory, Verdict};
 
 /// How long one observation answers every request.
@@ -170,15 +170,20 @@ async fn metrics_handler(State(s): State<Arc<Server>>) -> Response {
         return text(StatusCode::SERVICE_UNAVAILABLE, "busy\n".into());
     };
     match tokio::time::timeout(s.request_timeout, s.current()).await {
-        Ok((_, _, g)) => (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            metrics::render(&g, &s.verdicts),
-        )
-            .into_response(),
+        Ok((_, _, g)) => {
+            // The kubelet's exec probes count their failures in the shared state dir.
+            let failures =
+                metrics::exec_liveness_failures(&s.prober.load_memory(EXEC_MEMORY), &g.obs.mysqld);
+            (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                metrics::render(&g, &s.verdicts, failures),
+            )
+                .into_response()
+        }
         Err(_) => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "metrics timed out\n".into(),

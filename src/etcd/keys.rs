@@ -28,6 +28,7 @@ pub enum KeyRef<'a> {
     Member(&'a str),
     Refused(&'a str),
     Resync(&'a str),
+    Resynced(&'a str),
     Census(&'a str),
     Fork(&'a str),
     /// Under the prefix but not a key of ours.
@@ -114,6 +115,10 @@ impl Keys {
     pub fn resync(&self, name: &str) -> String {
         self.k(&format!("resync/{name}"))
     }
+    /// `resynced/<name>`: what the node's last resync discarded and where it kept it (permanent).
+    pub fn resynced(&self, name: &str) -> String {
+        self.k(&format!("resynced/{name}"))
+    }
     /// `census/<name>`: what this entrypoint reports about its datadir, for its whole life.
     pub fn census(&self, name: &str) -> String {
         self.k(&format!("census/{name}"))
@@ -172,6 +177,8 @@ impl Keys {
                     KeyRef::Refused(n)
                 } else if let Some(n) = named("resync") {
                     KeyRef::Resync(n)
+                } else if let Some(n) = named("resynced") {
+                    KeyRef::Resynced(n)
                 } else if let Some(n) = named("census") {
                     KeyRef::Census(n)
                 } else if let Some(n) = named("forks") {
@@ -221,6 +228,10 @@ mod tests {
         assert_eq!(k.classify(&k.member("g-0")), Some(KeyRef::Member("g-0")));
         assert_eq!(k.classify(&k.refused("g-0")), Some(KeyRef::Refused("g-0")));
         assert_eq!(k.classify(&k.resync("g-0")), Some(KeyRef::Resync("g-0")));
+        assert_eq!(
+            k.classify(&k.resynced("g-0")),
+            Some(KeyRef::Resynced("g-0"))
+        );
         assert_eq!(k.classify(&k.census("g-0")), Some(KeyRef::Census("g-0")));
         assert_eq!(k.classify(&k.fork("g-2@17")), Some(KeyRef::Fork("g-2@17")));
         assert_eq!(

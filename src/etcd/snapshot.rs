@@ -242,6 +242,33 @@ pub struct ResyncRequest {
     /// Unix time after which the request is ignored (0: written without an expiry).
     #[serde(default)]
     pub expires_at: i64,
+    /// `resync --discard`: delete the datadir. Absent (an older request) or false: keep it
+    /// aside on its volume (the safe default, docs/operations.md §6).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub discard: bool,
+}
+
+/// `P/resynced/<name>`: what the last resync of a node discarded, and where the copy is kept
+/// (permanent, until the operator deletes the kept copy and this key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResyncedRecord {
+    /// The discarded datadir's position (its history's uuid and last seqno).
+    pub position: Position,
+    /// The first seqno of that history the running cluster does not hold, when the numbers
+    /// say (0: another history, all of it).
+    #[serde(default)]
+    pub first_seqno: Option<i64>,
+    /// The running cluster's position the node compared with, when published.
+    #[serde(default)]
+    pub cluster: Option<Position>,
+    /// The kept copy's path on the node's volume; `None`: deleted (`--discard`).
+    #[serde(default)]
+    pub kept: Option<String>,
+    /// When (unix time).
+    pub at: i64,
+    /// Why the node had been refused.
+    #[serde(default)]
+    pub reason: String,
 }
 
 impl RecoveryRecord {
@@ -301,6 +328,8 @@ pub struct ClusterSnapshot {
     pub members: BTreeMap<String, String>,
     pub refused: BTreeMap<String, String>,
     pub resync: BTreeMap<String, ResyncRequest>,
+    /// `P/resynced/<name>`: the last resync of each node (what it discarded, where it is kept).
+    pub resynced: BTreeMap<String, ResyncedRecord>,
     pub census: BTreeMap<String, CensusEntry>,
     /// `P/forks/<id>`: every forced recovery that continued a uuid from a position.
     pub forks: BTreeMap<String, Fork>,
@@ -352,6 +381,7 @@ fn parse_resync_request(v: &str) -> Result<ResyncRequest, String> {
         position: None,
         issued_at: v.trim().parse().unwrap_or(0),
         expires_at: 0,
+        discard: false,
     })
 }
 
@@ -461,6 +491,12 @@ impl ClusterSnapshot {
             }
             KeyRef::Resync(n) => {
                 self.resync.insert(n.to_string(), parse_resync_request(v)?);
+            }
+            KeyRef::Resynced(n) => {
+                self.resynced.insert(
+                    n.to_string(),
+                    serde_json::from_str(v).map_err(|e| format!("not a resync record: {e}"))?,
+                );
             }
             KeyRef::Census(n) => {
                 self.census.insert(
@@ -615,6 +651,19 @@ mod tests {
             .map(|f| (f.node.as_str(), f.position.clone()));
         assert_eq!(f, Some(("g-1", Some(Position::known(U, 7)))));
         assert_eq!(s.resync["g-2"].position, Some(Position::known(U, 3)));
+        // An older request (no `discard`) keeps the datadir; `--discard` round-trips.
+        assert!(!s.resync["g-2"].discard);
+        let d = ResyncRequest {
+            discard: true,
+            ..s.resync["g-2"].clone()
+        };
+        let back = snap(&[("resync/g-2", &serde_json::to_string(&d).expect("json"))]);
+        assert!(back.resync["g-2"].discard);
+        let rec =
+            format!(r#"{{"position":"{U}:7","first_seqno":5,"kept":"/v/galera-kept/x","at":9}}"#);
+        let r = snap(&[("resynced/g-2", &rec)]);
+        assert_eq!(r.resynced["g-2"].kept.as_deref(), Some("/v/galera-kept/x"));
+        assert_eq!(r.resynced["g-2"].first_seqno, Some(5));
         let bad = snap(&[("census/g-0", "{}"), ("resync/g-1", "{oops")]);
         assert_eq!(bad.warnings.len(), 2, "{:?}", bad.warnings);
         assert!(bad.census.is_empty() && bad.resync.is_empty());

@@ -3,7 +3,8 @@
 //!
 //! Data is sacred: only a datadir that is *fresh* (empty, or an initialisation we started and
 //! did not finish) or an *interrupted SST* is ever wiped. A datadir with data is never wiped
-//! here — not even without `init.ok`; the only other wipe is an operator's `resync`.
+//! here — not even without `init.ok`; the only other wipe is an operator's `resync`, which
+//! by default moves the datadir aside first (`keep.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

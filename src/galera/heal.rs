@@ -1,25 +1,49 @@
 //! Quorum loss healed in place: make this running, non-Primary node Primary with Galera's
-//! `pc.bootstrap=YES` instead of restarting anything, when [`super::rules::non_primary_plan`]
-//! says it holds the most advanced position of every member and none is Primary.
+//! `pc.bootstrap=YES` instead of restarting anything, when [`super::non_primary::non_primary_plan`]
+//! says it holds the most advanced position of every member that can report, none is
+//! Primary, and any member that cannot report is confirmed down (lease expired, Galera port
+//! refusing connections: [`probe_gone`]).
 //!
-//! Fenced like a bootstrap: under the membership lock, on a snapshot read under it, the plan is
-//! re-taken, then `P/bootstrap` (reason `heal-in-place`) is written in a transaction that
-//! requires the lock, `nodes/` empty, no other bootstrap record, and the census and queue
-//! unchanged since that snapshot. Only then is the provider option set. The record is deleted
-//! once this node is registered (the running loop does it).
+//! Fenced like a bootstrap: under the membership lock, on a snapshot read and ports probed
+//! under it, the plan is re-taken, then `P/bootstrap` (reason `heal-in-place`) is written in a
+//! transaction that requires the lock, `nodes/` empty, no other bootstrap record, and the
+//! census, queue, members and mark unchanged since that snapshot — a member that comes back
+//! writes its census and fails it. With members down, the same transaction records the heal's
+//! fork (`P/forks/<id>`), and the datadir lists it before the provider option is set. The
+//! record is deleted once this node is registered (the running loop does it).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tracing::{info, warn};
 
 use super::node::Node;
-use super::rules::{non_primary_plan, non_primary_under_pause, NonPrimaryPlan};
+use super::non_primary::{
+    gone_members, heal_fork, non_primary_plan, non_primary_under_pause, NonPrimaryPlan, PortProbe,
+};
 use crate::etcd::snapshot::BootstrapRecord;
-use crate::etcd::{absent, lock, put_op, unchanged_since, unix_now};
+use crate::etcd::ClusterSnapshot;
+use crate::etcd::{absent, delete_op, lock, put_op, unchanged_since, unix_now};
 use crate::position::Position;
 
 /// The reason recorded in `P/bootstrap` for a heal in place.
 pub const HEAL_IN_PLACE: &str = "heal-in-place";
+
+/// Probe the Galera port of every member whose entrypoint is gone (no census entry), at the
+/// address `members/` records, concurrently, 1 s each. Empty when none is gone.
+pub async fn probe_gone(node: &Node, snap: &ClusterSnapshot) -> BTreeMap<String, PortProbe> {
+    let port = node.cfg.opts.galera_port;
+    let checks = gone_members(snap, &node.cfg.name)
+        .into_iter()
+        .map(|(m, a)| async move {
+            let seen = super::run::port_probe(a, port, Duration::from_secs(1)).await;
+            (m.to_string(), seen)
+        });
+    futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .collect()
+}
 
 /// Try to heal in place; `Ok(true)` when `pc.bootstrap=YES` was set.
 pub async fn heal_in_place(
@@ -66,6 +90,7 @@ async fn healed_locked(
         crate::mysql::wsrep_status(&node.cfg.endpoint, &node.cfg.creds, Duration::from_secs(2))
             .await?;
     let snap = node.etcd.snapshot().await?;
+    let probes = probe_gone(node, &snap).await;
     // Only a node that was in a Primary Component since it started is ever told to heal.
     let now = unix_now();
     let paused = crate::pause::active(&snap, now).map(|p| crate::pause::sentence(p, now));
@@ -75,6 +100,7 @@ async fn healed_locked(
         true,
         &snap,
         node.cfg.opts.cluster_size,
+        &probes,
         non_primary_for,
         grace,
     )
@@ -90,10 +116,11 @@ async fn healed_locked(
         status.cluster_state_uuid(),
         status.last_committed().unwrap_or(-1),
     );
+    let at = unix_now();
     let record = BootstrapRecord {
         node: me.clone(),
         position: position.clone(),
-        at: unix_now(),
+        at,
         reason: HEAL_IN_PLACE.into(),
     };
     let cond = vec![
@@ -101,16 +128,39 @@ async fn healed_locked(
         absent(&k.bootstrap()),
         unchanged_since(&k.census_prefix(), snap.revision),
         unchanged_since(&k.queue_prefix(), snap.revision),
+        unchanged_since(&k.members_prefix(), snap.revision),
+        unchanged_since(&k.hwm(), snap.revision),
         unchanged_since(&k.pause(), snap.revision),
     ];
-    let ops = vec![put_op(
+    let mut ops = vec![put_op(
         &k.bootstrap(),
         &serde_json::to_string(&record)?,
         None,
     )];
+    // Members down may have gone past this position: from here on, a datadir past it that did
+    // not go through this heal is another branch (refused when it returns, never overwritten).
+    let fork = heal_fork(&me, at, &position, &snap);
+    if let Some(f) = &fork {
+        ops.push(put_op(&k.fork(&f.id), &serde_json::to_string(f)?, None));
+    }
     if !node.etcd.guarded(guard, cond, ops).await? {
         info!("heal in place: the fenced record was not written (lock lost, a node registered, or positions changed); re-deciding");
         return Ok(false);
+    }
+    if let Some(f) = &fork {
+        // Without it this datadir would be taken for the branch the members down may hold:
+        // do not heal; take the record and the fork back (the loop decides again).
+        if let Err(e) = node.add_forks(std::slice::from_ref(f)) {
+            warn!(
+                "heal in place: recording the fork {} in the datadir failed ({e:#}); not healing",
+                f.id
+            );
+            let undo = vec![delete_op(&k.bootstrap()), delete_op(&k.fork(&f.id))];
+            if let Err(e) = node.etcd.guarded(guard, vec![], undo).await {
+                warn!("heal in place: taking the record back failed ({e}); delete P/bootstrap and P/forks/{} by hand", f.id);
+            }
+            return Ok(false);
+        }
     }
     warn!("healing in place: {why}; SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'");
     let root = crate::mysql::Credentials {

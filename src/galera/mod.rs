@@ -8,6 +8,7 @@
 //! - [`heal`]: quorum loss healed in place (`pc.bootstrap=YES`, fenced like a bootstrap);
 //! - [`monitor`]: the monitor user kept in step with its (rotated) Secret while running;
 //! - [`rules`]: registration, STEADY, leadership while running (pure);
+//! - [`keep`]: a resync keeps the diverged datadir aside (or deletes it); the volume layout;
 //! - [`datadir`]: classification, initialisation, users, grastate edits, `--wsrep-recover`;
 //! - [`mysqld`]: the reaper, mariadbd's command line and start, clean stop;
 //! - [`node`]: the shared context (config, etcd session, lease, state file);
@@ -18,9 +19,11 @@ pub mod datadir;
 pub mod grastate;
 pub mod handover;
 pub mod heal;
+pub mod keep;
 pub mod monitor;
 pub mod mysqld;
 pub mod node;
+pub mod non_primary;
 pub mod plan;
 pub mod recovery;
 pub mod rules;
@@ -149,6 +152,16 @@ async fn sequence(
     fwd: &mut tokio::sync::mpsc::Receiver<Signal>,
 ) -> anyhow::Result<u8> {
     node.clear_previous_life().await?;
+    // Before anything reads the datadir: a volume of the old layout (mounted at the datadir
+    // itself) has its datadir moved into the subdirectory the manifests now name.
+    let kept_root = keep::kept_root(&node.cfg.opts.datadir, node.cfg.opts.kept_dir.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let owner = datadir::user_ids(&node.cfg.opts.mysql_user);
+    if let Some(said) =
+        keep::migrate_volume_layout(&node.cfg.opts.datadir, Some(&kept_root), owner)?
+    {
+        info!("{said}");
+    }
     let kind = datadir::classify(&node.cfg.opts.datadir).map_err(anyhow::Error::msg)?;
     let needs_check = matches!(kind, datadir::DatadirKind::HasData { init_ok: false });
     let position = match run::prepare(node).await? {

@@ -195,7 +195,7 @@ impl Node {
             let owner = super::datadir::user_ids(&self.cfg.opts.mysql_user);
             super::datadir::write_forks(&self.cfg.opts.datadir, &all, owner)?;
             info!(
-                "datadir lists forced recoveries {}",
+                "datadir lists the forks (forced recoveries, heals beside members down) {}",
                 all.iter()
                     .map(|f| f.id.as_str())
                     .collect::<Vec<_>>()

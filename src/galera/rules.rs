@@ -120,6 +120,52 @@ pub fn preferred_successor(
     (first != me).then(|| first.clone())
 }
 
+/// A pending forced recovery made moot: what to delete, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MootForce {
+    /// Delete `P/force-bootstrap` (the operator's request for another node).
+    pub request: bool,
+    /// Delete `P/recovery` (a forced record whose winner has not bootstrapped).
+    pub record: bool,
+    pub why: String,
+}
+
+/// A forced recovery still pending — the operator's `force-bootstrap` request for another
+/// node, or a forced recovery record whose winner has not begun its bootstrap — while this
+/// node serves a Primary Component (registered, Synced, Primary): the outage it was issued
+/// for is over. Left in place, its winner would bootstrap a second Primary Component as soon
+/// as this node hid from etcd (its entrypoint paused past its lease, a partition cutting its
+/// Galera port off). The running node deletes it (pure: which keys, and why).
+pub fn moot_force(s: &WsrepStatus, snap: &ClusterSnapshot, me: &str) -> Option<MootForce> {
+    if !(s.is_synced() && s.is_primary() && snap.nodes.contains_key(me)) {
+        return None;
+    }
+    let request = snap.force_bootstrap.as_ref().filter(|r| r.node != me);
+    let record = snap
+        .recovery
+        .as_ref()
+        .filter(|r| r.forced.is_some() && r.bootstrapped_at.is_none() && r.winner != me);
+    let target = request
+        .map(|r| r.node.as_str())
+        .or(record.map(|r| r.winner.as_str()))?;
+    Some(MootForce {
+        request: request.is_some(),
+        record: record.is_some(),
+        why: format!(
+            "{me} serves a Primary Component ({}:{}): the forced recovery of {target} is moot \
+             (bootstrapping it now would start a second Primary Component once {me} hides from \
+             etcd); deleting {}",
+            s.cluster_state_uuid(),
+            s.last_committed().unwrap_or(-1),
+            match (request.is_some(), record.is_some()) {
+                (true, true) => "the force-bootstrap request and the forced recovery record",
+                (true, false) => "the force-bootstrap request",
+                _ => "the forced recovery record",
+            }
+        ),
+    })
+}
+
 /// Should this node move the cluster to STEADY now (docs/design.md §3.6)? Every member registered, at
 /// least `cluster_size` of them at the first build; the state is not already STEADY. The txn
 /// that acts on it also checks `queue/` is empty and the state unchanged.
@@ -147,195 +193,6 @@ pub fn steady_due(snap: &ClusterSnapshot, me: &str, cluster_size: usize) -> Opti
         snap.members.keys().cloned().collect::<Vec<_>>().join(","),
         state.map(|s| s.as_str()).unwrap_or("unset")
     ))
-}
-
-/// What a running node outside any Primary Component does (pure). Galera re-merges partitions
-/// by itself; the sidecar only acts when no Primary Component exists anywhere and the evidence
-/// says who holds the newest commits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NonPrimaryPlan {
-    /// Keep mariadbd running: a partition is not an outage.
-    Stay(String),
-    /// This node holds the most advanced position of every member, and every other member's
-    /// entrypoint is alive with its mariadbd stopped: make it Primary in place
-    /// (`pc.bootstrap=YES`).
-    HealInPlace(String),
-    /// The most advanced member is stopped (its entrypoint waits in the recovery queue): stop
-    /// cleanly so this node's restart queues too and the recovery can elect.
-    Leave(String),
-}
-
-/// What a non-Primary node does while a maintenance pause (`pause`: its sentence) is on:
-/// it stays, mariadbd running — no leaving for a recovery, no heal in place.
-pub fn non_primary_under_pause(plan: NonPrimaryPlan, pause: Option<&str>) -> NonPrimaryPlan {
-    match (pause, plan) {
-        (Some(p), NonPrimaryPlan::Leave(why)) => NonPrimaryPlan::Stay(format!(
-            "cluster {p}; would otherwise leave for a recovery: {why}"
-        )),
-        (Some(p), NonPrimaryPlan::HealInPlace(why)) => {
-            NonPrimaryPlan::Stay(format!("cluster {p}; would otherwise heal in place: {why}"))
-        }
-        (_, plan) => plan,
-    }
-}
-
-/// Decide for a node that has been non-Primary for `non_primary_for` (`me`, its live status
-/// `s`): nothing before `grace`; nothing while any node is registered (a Primary Component
-/// runs somewhere: Galera re-merges this node when the network allows); nothing while a member's
-/// entrypoint is gone (its lease expired: its position is unknown, it may hold newer commits).
-/// nothing while another member's mariadbd runs (non-Primary: a partition — the others could
-/// reunite and re-form a Primary Component from the last view's majority, so a second one made
-/// here could leave two). When every other member's entrypoint is alive with its mariadbd
-/// stopped (queued), the most advanced member — by the recovery's order: highest seqno of one
-/// uuid, ties to the smallest name — is made Primary in place if it is this node, or
-/// bootstraps the recovery if it is stopped.
-pub fn non_primary_plan(
-    me: &str,
-    s: &WsrepStatus,
-    ever_primary: bool,
-    snap: &ClusterSnapshot,
-    cluster_size: usize,
-    non_primary_for: std::time::Duration,
-    grace: std::time::Duration,
-) -> Option<NonPrimaryPlan> {
-    use crate::position::Position;
-    if s.is_primary() || non_primary_for < grace {
-        return None;
-    }
-    let others: Vec<&String> = snap.nodes.keys().filter(|n| n.as_str() != me).collect();
-    if !others.is_empty() && snap.known_state() == Some(ClusterState::Recovery) {
-        // A node that joined the recovered cluster and fell out of it before STEADY (e.g. an
-        // install timeout) is not re-merged by Galera: restart it, it rejoins by IST.
-        return Some(NonPrimaryPlan::Leave(format!(
-            "non-Primary for {}s while the cluster is in RECOVERY and {} run a Primary Component",
-            non_primary_for.as_secs(),
-            others
-                .iter()
-                .map(|n| n.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        )));
-    }
-    if !others.is_empty() {
-        return Some(NonPrimaryPlan::Stay(format!(
-            "{} registered: a Primary Component runs; Galera re-merges this node when it reaches it",
-            others.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(",")
-        )));
-    }
-    if !ever_primary {
-        // A join whose peers went away before it reached them: this mariadbd holds nothing
-        // but what its datadir held before; only a new decision can bring it back.
-        return Some(NonPrimaryPlan::Leave(format!(
-            "non-Primary for {}s, never in a Primary Component since it started (a join whose \
-             peers went away) and nobody registered: leaving to decide again",
-            non_primary_for.as_secs()
-        )));
-    }
-    if snap.members.is_empty() {
-        return Some(NonPrimaryPlan::Stay(
-            "no member is known (etcd lost its data?): waiting for the running nodes to re-register"
-                .into(),
-        ));
-    }
-    if snap.members.len() < cluster_size {
-        return Some(NonPrimaryPlan::Stay(format!(
-            "only {} member(s) known, --cluster-size {cluster_size}: a member etcd forgot may hold \
-             newer commits",
-            snap.members.len()
-        )));
-    }
-    let mine = Position::known(s.cluster_state_uuid(), s.last_committed().unwrap_or(-1));
-    // Every member's position, and whether its mariadbd runs.
-    let mut dead = vec![];
-    let mut views: Vec<(&str, Position, bool)> = vec![];
-    for m in snap.members.keys() {
-        if m == me {
-            views.push((me, mine.clone(), true));
-            continue;
-        }
-        match snap.census.get(m) {
-            None => dead.push(m.as_str()),
-            Some(c) => {
-                let queued = snap.queue.get(m).and_then(|q| q.position.clone());
-                let position = c
-                    .running
-                    .clone()
-                    .or(queued)
-                    .unwrap_or_else(|| c.position.clone());
-                views.push((m, position, c.running.is_some()));
-            }
-        }
-    }
-    let for_s = non_primary_for.as_secs();
-    if !dead.is_empty() {
-        return Some(NonPrimaryPlan::Stay(format!(
-            "nobody registered, but {} has no live entrypoint (lease expired): its position is \
-             unknown and may be ahead; keeping mariadbd running until it reports",
-            dead.join(",")
-        )));
-    }
-    let mut best: Option<(&str, i64, &str, bool)> = None;
-    for (n, p, runs) in &views {
-        match p {
-            Position::Known { uuid, seqno } if *seqno >= 0 => {
-                if let Some((_, _, u, _)) = best {
-                    if u != uuid {
-                        return Some(NonPrimaryPlan::Stay(format!(
-                            "members report two histories ({u}, {uuid}): no automatic choice"
-                        )));
-                    }
-                }
-                if best.is_none_or(|(_, b, _, _)| *seqno > b) {
-                    best = Some((n, *seqno, uuid, *runs));
-                }
-            }
-            Position::Fresh => {}
-            _ => {
-                return Some(NonPrimaryPlan::Stay(format!(
-                    "{n} reports an unknown position ({p}): no automatic choice"
-                )))
-            }
-        }
-    }
-    let Some((winner, seqno, uuid, _)) = best else {
-        return Some(NonPrimaryPlan::Stay(
-            "no member reports a known position".into(),
-        ));
-    };
-    let summary = views
-        .iter()
-        .map(|(n, p, r)| format!("{n} {p}{}", if *r { " running" } else { " stopped" }))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let winner_runs = views.iter().any(|(n, _, r)| *n == winner && *r);
-    if winner == me || winner_runs {
-        let others_running: Vec<&str> = views
-            .iter()
-            .filter(|(n, _, r)| *n != me && *r)
-            .map(|(n, _, _)| *n)
-            .collect();
-        if !others_running.is_empty() {
-            // Their mariadbd may reunite without this node and re-form a Primary Component from
-            // the last view's majority: making this node Primary could leave two.
-            return Some(NonPrimaryPlan::Stay(format!(
-            "the mariadbd of {} runs too (a partition, not an outage): Galera re-merges when the \
-             network heals; making one node Primary here could leave two Primary Components ({summary})",
-            others_running.join(",")
-        )));
-        }
-    }
-    Some(if winner == me {
-        NonPrimaryPlan::HealInPlace(format!(
-            "non-Primary for {for_s}s, every member's entrypoint alive, none Primary, and this node \
-             holds the most advanced position {uuid}:{seqno} ({summary})"
-        ))
-    } else {
-        NonPrimaryPlan::Leave(format!(
-            "non-Primary for {for_s}s with nobody registered, and {winner}, which holds the most \
-             advanced position {uuid}:{seqno}, is stopped ({summary}): leaving so that the \
-             recovery can elect it"
-        ))
-    })
 }
 
 /// Should the datadir be marked as having joined the cluster recovered under `P/recovery`
@@ -437,13 +294,13 @@ pub fn forks_due(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::etcd::snapshot::{LeaderEntry, NodeEntry};
 
-    const U: &str = "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002";
+    pub(crate) const U: &str = "6b3a1f0e-1c2d-11ef-9a7b-0242ac120002";
 
-    fn status(comment: &str, state: &str, primary: &str, uuid: &str) -> WsrepStatus {
+    pub(crate) fn status(comment: &str, state: &str, primary: &str, uuid: &str) -> WsrepStatus {
         WsrepStatus::from_rows([
             ("wsrep_local_state_comment", comment),
             ("wsrep_local_state", state),
@@ -566,184 +423,6 @@ mod tests {
                 snap.leader
             );
         }
-    }
-
-    #[test]
-    fn non_primary_table() {
-        use crate::etcd::snapshot::{CensusEntry, QueueEntry};
-        use crate::position::Position;
-        use std::time::Duration;
-        /// Members g-0..g-2; `alive`: (name, position, runs) with a census entry; `registered`.
-        fn snap(alive: &[(&str, i64, bool)], registered: &[&str]) -> ClusterSnapshot {
-            let mut s = ClusterSnapshot::default();
-            for m in ["g-0", "g-1", "g-2"] {
-                s.members.insert(m.into(), "a".into());
-            }
-            for (n, seqno, runs) in alive {
-                let p = if *seqno == -9 {
-                    Position::Unknown
-                } else {
-                    Position::known(U, *seqno)
-                };
-                s.census.insert(
-                    n.to_string(),
-                    CensusEntry {
-                        position: p.clone(),
-                        address: "a".into(),
-                        at: 1,
-                        running: runs.then(|| p.clone()),
-                        forks: vec![],
-                        cached_downto: None,
-                    },
-                );
-                if !runs {
-                    s.queue.insert(
-                        n.to_string(),
-                        QueueEntry {
-                            queued_at: Some(1),
-                            seqno: p.seqno(),
-                            position: Some(p),
-                        },
-                    );
-                }
-            }
-            for n in registered {
-                s.nodes.insert(
-                    n.to_string(),
-                    NodeEntry {
-                        address: "a".into(),
-                        lease: 1,
-                    },
-                );
-            }
-            s
-        }
-        let mut me_at_20 = status("Initialized", "0", "non-Primary", U);
-        me_at_20.vars.insert("last_committed".into(), "20".into());
-        let prim = status("Synced", "4", "Primary", U);
-        let grace = Duration::from_secs(30);
-        let long = Duration::from_secs(31);
-        // (what, status, snapshot, non-Primary for, "stay"/"heal"/"leave"/"none", fragment)
-        let cases = [
-            (
-                "not for long yet",
-                &me_at_20,
-                snap(&[("g-1", 5, true), ("g-2", 5, true)], &[]),
-                Duration::from_secs(5),
-                "none",
-                "",
-            ),
-            ("Primary", &prim, snap(&[], &[]), long, "none", ""),
-            (
-                "a Primary Component runs elsewhere",
-                &me_at_20,
-                snap(&[("g-1", 30, true), ("g-2", 30, true)], &["g-1", "g-2"]),
-                long,
-                "stay",
-                "g-1,g-2 registered",
-            ),
-            (
-                "1+1+1 partition, this node most advanced: the others could reunite",
-                &me_at_20,
-                snap(&[("g-1", 20, true), ("g-2", 19, true)], &[]),
-                long,
-                "stay",
-                "the mariadbd of g-1,g-2 runs too",
-            ),
-            (
-                "one other member stopped, one running",
-                &me_at_20,
-                snap(&[("g-1", 10, false), ("g-2", 12, true)], &[]),
-                long,
-                "stay",
-                "the mariadbd of g-2 runs too",
-            ),
-            (
-                "a stopped member is ahead while another runs: leave for the recovery",
-                &me_at_20,
-                snap(&[("g-1", 30, false), ("g-2", 12, true)], &[]),
-                long,
-                "leave",
-                "g-1, which holds the most advanced position",
-            ),
-            (
-                "tie, the others stopped: the smallest name (this node) heals",
-                &me_at_20,
-                snap(&[("g-1", 20, false), ("g-2", 20, false)], &[]),
-                long,
-                "heal",
-                "most advanced",
-            ),
-            (
-                "a member's entrypoint is gone: its position is unknown",
-                &me_at_20,
-                snap(&[("g-2", 5, true)], &[]),
-                long,
-                "stay",
-                "g-1 has no live entrypoint",
-            ),
-            (
-                "quorum loss, the dead came back stopped and behind",
-                &me_at_20,
-                snap(&[("g-1", 10, false), ("g-2", 12, false)], &[]),
-                long,
-                "heal",
-                "g-1 6b3a1f0e-1c2d-11ef-9a7b-0242ac120002:10 stopped",
-            ),
-            (
-                "a stopped member is ahead: leave so the recovery elects it",
-                &me_at_20,
-                snap(&[("g-1", 25, false), ("g-2", 12, false)], &[]),
-                long,
-                "leave",
-                "g-1, which holds the most advanced position",
-            ),
-            (
-                "an unknown position blocks",
-                &me_at_20,
-                snap(&[("g-1", -9, false), ("g-2", 12, false)], &[]),
-                long,
-                "stay",
-                "unknown position",
-            ),
-        ];
-        for (what, st, sn, dur, want, frag) in cases {
-            let got = non_primary_plan("g-0", st, true, &sn, 3, dur, grace);
-            let (kind, text) = match &got {
-                None => ("none", String::new()),
-                Some(NonPrimaryPlan::Stay(t)) => ("stay", t.clone()),
-                Some(NonPrimaryPlan::HealInPlace(t)) => ("heal", t.clone()),
-                Some(NonPrimaryPlan::Leave(t)) => ("leave", t.clone()),
-            };
-            assert_eq!(kind, want, "{what}: {got:?}");
-            assert!(text.contains(frag), "{what}: want {frag:?} in {text}");
-        }
-        // Another history among the members: no automatic choice.
-        let mut two = snap(&[("g-1", 5, true), ("g-2", 5, true)], &[]);
-        if let Some(c) = two.census.get_mut("g-2") {
-            c.running = Some(Position::known("11111111-2222-3333-4444-555555555555", 90));
-        }
-        assert!(matches!(
-            non_primary_plan("g-0", &me_at_20, true, &two, 3, long, grace),
-            Some(NonPrimaryPlan::Stay(t)) if t.contains("two histories")
-        ));
-        // A join whose peers went away before it reached them (never Primary since it
-        // started): it leaves to decide again, instead of waiting for entrypoints that are gone.
-        let gone = snap(&[("g-2", 5, true)], &[]);
-        assert!(matches!(
-            non_primary_plan("g-0", &me_at_20, false, &gone, 3, long, grace),
-            Some(NonPrimaryPlan::Leave(t)) if t.contains("never in a Primary Component")
-        ));
-        // ... but not while a Primary Component runs somewhere: Galera merges it.
-        let running = snap(&[("g-1", 30, true)], &["g-1"]);
-        assert!(matches!(
-            non_primary_plan("g-0", &me_at_20, false, &running, 3, long, grace),
-            Some(NonPrimaryPlan::Stay(_))
-        ));
-        // The sentence does not change every second (it is logged when it changes).
-        let a = non_primary_plan("g-0", &me_at_20, true, &gone, 3, long, grace);
-        let b = non_primary_plan("g-0", &me_at_20, true, &gone, 3, long * 2, grace);
-        assert_eq!(a, b);
     }
 
     #[test]
@@ -1025,34 +704,110 @@ mod tests {
     }
 
     #[test]
-    fn non_primary_under_pause_table() {
-        let p = Some("paused by ops (disk) for 9m");
-        let cases = vec![
-            (
-                NonPrimaryPlan::Leave("l".into()),
-                p,
-                "stay:would otherwise leave",
-            ),
-            (
-                NonPrimaryPlan::HealInPlace("h".into()),
-                p,
-                "stay:would otherwise heal",
-            ),
-            (NonPrimaryPlan::Stay("s".into()), p, "stay:s"),
-            (NonPrimaryPlan::Leave("l".into()), None, "leave"),
-            (NonPrimaryPlan::HealInPlace("h".into()), None, "heal"),
-        ];
-        for (plan, pause, want) in cases {
-            let got = non_primary_under_pause(plan.clone(), pause);
-            match (want.split_once(':'), &got) {
-                (Some(("stay", text)), NonPrimaryPlan::Stay(why)) => {
-                    assert!(why.contains(text), "{plan:?}: {why}");
-                    if pause.is_some() && text.starts_with("would") {
-                        assert!(why.contains("paused by ops"), "{why}");
-                    }
+    fn moot_force_table() {
+        use crate::etcd::snapshot::{ForceRequest, NodeEntry, RecoveryRecord};
+        use crate::position::Position;
+        let req = |node: &str| ForceRequest {
+            node: node.into(),
+            position: None,
+            issued_at: 1,
+            expires_at: 99,
+            accept_data_loss: false,
+        };
+        let rec = |winner: &str, forced: bool, booted: bool| RecoveryRecord {
+            winner: winner.into(),
+            position: Position::known(U, 5),
+            decided_by: "g-0".into(),
+            at: 1,
+            reason: "r".into(),
+            forced: forced.then(|| req(winner)),
+            bootstrapped_at: booted.then_some(2),
+        };
+        let snap =
+            |registered: bool, force: Option<ForceRequest>, recovery: Option<RecoveryRecord>| {
+                let mut s = ClusterSnapshot {
+                    force_bootstrap: force,
+                    recovery,
+                    ..Default::default()
+                };
+                if registered {
+                    s.nodes.insert(
+                        "g-1".into(),
+                        NodeEntry {
+                            address: "a".into(),
+                            lease: 1,
+                        },
+                    );
                 }
-                (None, got) => assert_eq!(got, &plan, "{plan:?} without a pause"),
-                _ => panic!("{plan:?}: want {want}, got {got:?}"),
+                s
+            };
+        let prim = status("Synced", "4", "Primary", U);
+        let nonprim = status("Initialized", "0", "non-Primary", U);
+        // (what, status, snapshot, (request, record) deleted or None)
+        let cases = [
+            (
+                "request and record for g-2",
+                &prim,
+                snap(true, Some(req("g-2")), Some(rec("g-2", true, false))),
+                Some((true, true)),
+            ),
+            (
+                "request only",
+                &prim,
+                snap(true, Some(req("g-2")), None),
+                Some((true, false)),
+            ),
+            (
+                "record only",
+                &prim,
+                snap(true, None, Some(rec("g-2", true, false))),
+                Some((false, true)),
+            ),
+            (
+                "the winner bootstrapped already",
+                &prim,
+                snap(true, None, Some(rec("g-2", true, true))),
+                None,
+            ),
+            (
+                "an automatic recovery record",
+                &prim,
+                snap(true, None, Some(rec("g-2", false, false))),
+                None,
+            ),
+            (
+                "forced for this node itself",
+                &prim,
+                snap(true, Some(req("g-1")), Some(rec("g-1", true, false))),
+                None,
+            ),
+            (
+                "not registered",
+                &prim,
+                snap(false, Some(req("g-2")), None),
+                None,
+            ),
+            (
+                "not Primary",
+                &nonprim,
+                snap(true, Some(req("g-2")), None),
+                None,
+            ),
+            ("nothing pending", &prim, snap(true, None, None), None),
+        ];
+        for (what, st, sn, want) in cases {
+            let got = moot_force(st, &sn, "g-1");
+            assert_eq!(
+                got.as_ref().map(|m| (m.request, m.record)),
+                want,
+                "{what}: {got:?}"
+            );
+            if let Some(m) = got {
+                assert!(
+                    m.why.contains("forced recovery of g-2 is moot"),
+                    "{what}: {}",
+                    m.why
+                );
             }
         }
     }

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use super::datadir::{self, DatadirKind};
 use super::mysqld::{spawn_mysqld, ChildProc, LogMark, MysqldArgs};
 use super::node::Node;
+use super::non_primary::PortProbe;
 use super::plan::{decide, Observation, Plan};
 use super::recovery::{ahead_of_winner, elect, Election};
 use super::safety::{self, Action, Verdict};
@@ -35,15 +36,22 @@ pub enum Started {
 
 /// Does anything answer on `addr:port` within `timeout`?
 pub async fn answers(addr: &str, port: u16, timeout: Duration) -> bool {
+    port_probe(addr, port, timeout).await == PortProbe::Answers
+}
+
+/// What a TCP connection to `addr:port` finds within `timeout`: accepted, refused (nothing
+/// listens: positive evidence), or nothing (a timeout or any other error: no evidence).
+pub async fn port_probe(addr: &str, port: u16, timeout: Duration) -> PortProbe {
     let target = if addr.contains(':') && !addr.starts_with('[') {
         format!("[{addr}]:{port}")
     } else {
         format!("{addr}:{port}")
     };
-    matches!(
-        tokio::time::timeout(timeout, tokio::net::TcpStream::connect(target)).await,
-        Ok(Ok(_))
-    )
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(target)).await {
+        Ok(Ok(_)) => PortProbe::Answers,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => PortProbe::Refused,
+        _ => PortProbe::Silent,
+    }
 }
 
 /// Registered nodes (other than us) answering on their Galera port.
@@ -402,47 +410,62 @@ async fn act(
 }
 
 /// Refused: publish why, wait in-process for a valid `resync <me>` (bound to this datadir's
-/// position, not expired: the safety gate rules); on it, discard the datadir and re-initialise
-/// (returns true). Returns false when shutting down.
+/// position, not expired: the safety gate rules); on it, keep the datadir aside (or delete it
+/// on `--discard`) and re-initialise (returns true). Returns false when shutting down.
 async fn refused(node: &mut Node, reason: &str, position: &Position) -> anyhow::Result<bool> {
     let me = node.cfg.name.clone();
     warn!("refusing to start: {reason}");
     node.state.phase(Phase::Refused, reason);
     let mut last_log = tokio::time::Instant::now();
     let mut last_ignored = String::new();
+    // The refusal as published: the reason, plus why a valid resync cannot keep the datadir.
+    let mut published = reason.to_string();
+    // A keep found not to fit is measured again (a walk of the whole datadir) at most every
+    // 30 s while the same request stands; a new request (e.g. `--discard`) is acted on at once.
+    let mut keep_checked: Option<(i64, tokio::time::Instant)> = None;
     loop {
         node.renew_lease_if_lost().await?;
         let snap = node.snapshot().await?;
         report_census(node, Some(&snap), position).await?;
-        if snap.refused.get(&me).map(String::as_str) != Some(reason) {
+        if snap.refused.get(&me) != Some(&published) {
             node.etcd
-                .put(&node.etcd.keys.refused(&me), reason, Some(node.lease.id()))
+                .put(
+                    &node.etcd.keys.refused(&me),
+                    &published,
+                    Some(node.lease.id()),
+                )
                 .await?;
         }
         match gate(node, &snap, position, Action::Wipe) {
             Verdict::Allow(why) => {
-                warn!("discarding the datadir of {me} and rejoining by SST: {why}");
-                // Consume the request and the refusal together.
-                let k = node.etcd.keys.clone();
-                node.etcd
-                    .txn(
-                        Txn::new()
-                            .and_then(vec![delete_op(&k.resync(&me)), delete_op(&k.refused(&me))]),
-                    )
-                    .await?;
-                node.state
-                    .phase(Phase::Preparing, "resync: re-initialising the datadir");
-                node.cfg
-                    .bins
-                    .initialise(&node.reaper, &node.cfg.users.sql())
-                    .await?;
-                return Ok(true);
+                let (discard, issued) = snap
+                    .resync
+                    .get(&me)
+                    .map(|r| (r.discard, r.issued_at))
+                    .unwrap_or_default();
+                let recent = keep_checked.is_some_and(|(i, t)| {
+                    i == issued && !discard && t.elapsed() < Duration::from_secs(30)
+                });
+                if !recent {
+                    match resync_datadir(node, &snap, position, reason, discard, &why).await? {
+                        None => return Ok(true),
+                        Some(problem) => {
+                            keep_checked = Some((issued, tokio::time::Instant::now()));
+                            let p = format!("{reason}; a resync is requested, but {problem}");
+                            if p != published {
+                                warn!("{problem}; still refusing to start");
+                                published = p;
+                            }
+                        }
+                    }
+                }
             }
             Verdict::Refuse(why) if why != last_ignored => {
                 warn!("{why}; still refusing to start");
                 last_ignored = why;
+                published = reason.to_string();
             }
-            Verdict::Refuse(_) | Verdict::Wait(_) => {}
+            Verdict::Refuse(_) | Verdict::Wait(_) => published = reason.to_string(),
         }
         if last_log.elapsed() >= Duration::from_secs(30) {
             warn!("still refusing: {reason}");
@@ -452,6 +475,83 @@ async fn refused(node: &mut Node, reason: &str, position: &Position) -> anyhow::
             return Ok(false);
         }
     }
+}
+
+/// Obey a valid resync request: keep the datadir aside (the default: one rename on its
+/// filesystem, after the space and filesystem checks) or delete it (`--discard`); record what
+/// was discarded in `P/resynced/<me>` in the transaction that consumes the request and the
+/// refusal; re-initialise. `Some(problem)` when the datadir cannot be kept: nothing changed.
+async fn resync_datadir(
+    node: &mut Node,
+    snap: &ClusterSnapshot,
+    position: &Position,
+    reason: &str,
+    discard: bool,
+    why: &str,
+) -> anyhow::Result<Option<String>> {
+    use super::keep;
+    let me = node.cfg.name.clone();
+    let dd = node.cfg.opts.datadir.clone();
+    let now = unix_now();
+    let cluster = keep::cluster_position(snap);
+    let mut record = crate::etcd::snapshot::ResyncedRecord {
+        position: position.clone(),
+        first_seqno: keep::discarded_from(position, cluster.as_ref()),
+        cluster,
+        kept: None,
+        at: now,
+        reason: reason.to_string(),
+    };
+    let owner = datadir::user_ids(&node.cfg.opts.mysql_user);
+    if discard {
+        warn!(
+            "deleting the datadir of {me} (resync --discard: {} is lost for good) and rejoining \
+             by SST: {why}",
+            crate::status::resynced_range(&record)
+        );
+    } else {
+        let root =
+            keep::kept_root(&dd, node.cfg.opts.kept_dir.as_deref()).map_err(anyhow::Error::msg)?;
+        let target = root.join(keep::kept_name(position, now));
+        let m = match keep::measure(&dd, &root, &target) {
+            Ok(m) => m,
+            Err(e) => {
+                return Ok(Some(format!(
+                    "cannot keep the datadir: {e:#}; nothing was moved; or `galera-sidecar \
+                     resync {me} --discard` to delete it instead (docs/operations.md §6)"
+                )))
+            }
+        };
+        if let Some(problem) = keep::keep_problem(&m, &me, &dd, &target) {
+            return Ok(Some(problem));
+        }
+        record.kept = Some(target.display().to_string());
+        warn!(
+            "keeping the datadir of {me} ({}, {} on disk, {} free) at {} and rejoining by SST: \
+             {why}",
+            crate::status::resynced_range(&record),
+            keep::bytes(m.datadir_bytes),
+            keep::bytes(m.free_bytes),
+            target.display()
+        );
+        keep::move_aside(&dd, &root, &target, &serde_json::to_string(&record)?, owner)?;
+    }
+    // Consume the request and the refusal together, recording what was discarded.
+    let k = node.etcd.keys.clone();
+    node.etcd
+        .txn(Txn::new().and_then(vec![
+            delete_op(&k.resync(&me)),
+            delete_op(&k.refused(&me)),
+            put_op(&k.resynced(&me), &serde_json::to_string(&record)?, None),
+        ]))
+        .await?;
+    node.state
+        .phase(Phase::Preparing, "resync: re-initialising the datadir");
+    node.cfg
+        .bins
+        .initialise(&node.reaper, &node.cfg.users.sql())
+        .await?;
+    Ok(None)
 }
 
 enum QueueOutcome {

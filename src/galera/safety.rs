@@ -1128,6 +1128,7 @@ mod tests {
                     position: p,
                     issued_at: NOW - 10,
                     expires_at,
+                    discard: false,
                 },
             );
             self

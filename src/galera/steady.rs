@@ -12,10 +12,13 @@ use tracing::{info, warn};
 use super::handover::{handover, Handover};
 use super::mysqld::ChildProc;
 use super::node::Node;
+use super::non_primary::{
+    non_primary_plan, non_primary_under_pause, NonPrimaryPlan, CONFIRMED_DOWN_GRACE,
+};
 use super::rules::{
-    eligibility, forks_due, leader_action, mark_due, non_primary_plan, non_primary_under_pause,
-    preferred_successor, recovery_mark_due, should_register, steady_due, LeaderAction,
-    NonPrimaryPlan, CAMPAIGN_DEFER, MARK_INTERVAL_SECS,
+    eligibility, forks_due, leader_action, mark_due, moot_force, preferred_successor,
+    recovery_mark_due, should_register, steady_due, LeaderAction, CAMPAIGN_DEFER,
+    MARK_INTERVAL_SECS,
 };
 use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::{CensusEntry, StateValue};
@@ -25,7 +28,8 @@ use crate::mysql::WsrepStatus;
 use crate::position::Position;
 
 /// How long a running node stays non-Primary, with no Primary Component anywhere, before the
-/// sidecar acts (heal in place, or leave for the recovery; see `rules::non_primary_plan`).
+/// sidecar acts (heal in place, or leave for the recovery; see `non_primary::non_primary_plan`;
+/// a heal beside members confirmed down waits `CONFIRMED_DOWN_GRACE` only).
 const NON_PRIMARY_GRACE: Duration = Duration::from_secs(30);
 /// Exit code after leaving for recovery (the kubelet restarts the container, which queues).
 const LEFT_FOR_RECOVERY: u8 = 75;
@@ -93,7 +97,7 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
         }
         if let Some(s) = status
             .as_ref()
-            .filter(|s| !s.is_primary() && primary_at.elapsed() >= NON_PRIMARY_GRACE)
+            .filter(|s| !s.is_primary() && primary_at.elapsed() >= CONFIRMED_DOWN_GRACE)
         {
             let elapsed = primary_at.elapsed();
             let plan = match node.etcd.snapshot().await {
@@ -101,12 +105,14 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                     let now = crate::etcd::unix_now();
                     let paused =
                         crate::pause::active(&snap, now).map(|p| crate::pause::sentence(p, now));
+                    let probes = super::heal::probe_gone(node, &snap).await;
                     non_primary_plan(
                         &node.cfg.name,
                         s,
                         ever_primary,
                         &snap,
                         node.cfg.opts.cluster_size,
+                        &probes,
                         elapsed,
                         NON_PRIMARY_GRACE,
                     )
@@ -425,6 +431,35 @@ async fn tick(
             if node.etcd.txn(txn).await?.succeeded {
                 info!("healed in place and registered: the heal-in-place record is removed");
             }
+        }
+    }
+
+    // A forced recovery still pending while this node serves a Primary Component is moot.
+    if let Some(m) = status.and_then(|s| moot_force(s, &snap, &me)) {
+        let mut when = vec![];
+        let mut ops = vec![];
+        for (wanted, key) in [(m.request, k.force_bootstrap()), (m.record, k.recovery())] {
+            if !wanted {
+                continue;
+            }
+            if let Some(kv) = node.etcd.get(&key).await? {
+                when.push(Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    kv.mod_revision,
+                ));
+                ops.push(delete_op(&key));
+            }
+        }
+        if !ops.is_empty()
+            && node
+                .etcd
+                .txn(Txn::new().when(when).and_then(ops))
+                .await?
+                .succeeded
+        {
+            node.state.decision("force-moot");
+            warn!("{}", m.why);
         }
     }
 

@@ -258,6 +258,7 @@ fn render_options(opts: &HaproxyOpts, paths: &Paths) -> RenderOptions {
         admin_socket: paths.admin_socket.display().to_string(),
         hard_stop_after: format!("{}ms", opts.hard_stop_after.as_millis()),
         stats_listen: opts.stats_listen,
+        read_listen: opts.read_listen,
         template_name: opts
             .template
             .as_ref()

@@ -49,6 +49,9 @@ fn check_listen_free(opts: &HaproxyOpts) -> anyhow::Result<()> {
     if let Some(s) = opts.stats_listen {
         addrs.push((s, "--stats-listen / GALERA_STATS_LISTEN"));
     }
+    if let Some(r) = opts.read_listen {
+        addrs.push((r, "--read-listen / GALERA_READ_LISTEN"));
+    }
     for (addr, option) in addrs {
         // SO_REUSEPORT as haproxy itself: a haproxy of ours still draining on the port does
         // not count as taken (haproxy would share it), a foreign listener does.

@@ -9,7 +9,8 @@
 //! `backups` (a list, empty without a leader), each with `node` (the member's name) and the
 //! same four fields as `leader`;
 //! `listen`, `health_check` (`httpchk` | `mysql-check`), `check_port`, `backend_port`,
-//! `admin_socket`, `hard_stop_after`, `stats_listen` (absent when not set), `template_name`.
+//! `admin_socket`, `hard_stop_after`, `stats_listen` and `read_listen` (absent when not set),
+//! `template_name`.
 //!
 //! The leader's address is taken as written in `P/leader` (an IP, normally the pod IP; a DNS
 //! name is resolved by haproxy when it loads the config, and one that does not resolve fails
@@ -44,6 +45,14 @@
 //! retries). docs/leader.md, "Backup servers", walks through it. When the etcd leader
 //! changes, the new config names the new leader as the normal server; if it was the first
 //! backup, haproxy already routes to it and its sessions stay.
+//!
+//! **The read port** (`--read-listen`, optional) is the same servers the other way round: a
+//! second frontend whose backend `galera_read` balances connections (`leastconn`) over the
+//! members other than the leader, all normal servers with the same health check, and lists
+//! the leader as its only `backup` — it takes reads only while no other member passes. With
+//! `httpchk` that is Synced, not a donor, Primary, the cluster's uuid. Galera applies
+//! replicated write-sets asynchronously, so a read there may not see a commit the leader has
+//! just acknowledged unless the session sets `wsrep_sync_wait` (docs/leader.md, "The read port").
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -194,6 +203,8 @@ pub struct RenderOptions {
     pub admin_socket: String,
     pub hard_stop_after: String,
     pub stats_listen: Option<SocketAddr>,
+    /// The read port's listen address (no read frontend when `None`).
+    pub read_listen: Option<SocketAddr>,
     /// Where the template came from (`built-in` or its path), for the header comment.
     pub template_name: String,
 }
@@ -219,6 +230,8 @@ struct Context<'a> {
     hard_stop_after: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     stats_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_listen: Option<String>,
     template_name: &'a str,
 }
 
@@ -247,6 +260,7 @@ pub fn render(
         admin_socket: &opts.admin_socket,
         hard_stop_after: &opts.hard_stop_after,
         stats_listen: opts.stats_listen.as_ref().map(bind_addr),
+        read_listen: opts.read_listen.as_ref().map(bind_addr),
         template_name: &opts.template_name,
     };
     tmpl.render(ctx)
@@ -266,6 +280,7 @@ mod tests {
             admin_socket: "/run/galera-haproxy/admin.sock".into(),
             hard_stop_after: "30s".into(),
             stats_listen: None,
+            read_listen: None,
             template_name: "built-in".into(),
         }
     }
@@ -386,6 +401,116 @@ mod tests {
             ),
             Ok("server 10.0.0.5 10.0.0.5:33306".to_string())
         );
+    }
+
+    /// The lines of the section that starts with `header` (up to the next blank line).
+    fn section<'a>(cfg: &'a str, header: &str) -> Vec<&'a str> {
+        cfg.split("\n\n")
+            .flat_map(|block| {
+                let mut lines = block.lines().skip_while(|l| *l != header);
+                lines
+                    .next()
+                    .map(|_| lines.map(str::trim).collect::<Vec<_>>())
+            })
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn read_port_balances_over_the_other_members_with_the_leader_as_backup() {
+        let ms = members(&[
+            ("g-0", "10.0.0.5"),
+            ("g-1", "10.0.0.6"),
+            ("g-2", "10.0.0.7"),
+        ]);
+        // (case, health check, leader, read listen, want server lines of galera_read)
+        type Case<'a> = (&'a str, HealthCheck, Option<&'a str>, &'a str, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                "httpchk: the two others share reads, the leader is the backup",
+                HealthCheck::Httpchk,
+                Some("10.0.0.6"),
+                "0.0.0.0:3307",
+                vec![
+                    "server 10.0.0.5 10.0.0.5:33306 check port 8080",
+                    "server 10.0.0.7 10.0.0.7:33306 check port 8080",
+                    "server 10.0.0.6 10.0.0.6:33306 check port 8080 backup",
+                ],
+            ),
+            (
+                "mysql-check, leader first by name",
+                HealthCheck::MysqlCheck,
+                Some("10.0.0.5"),
+                "127.0.0.1:3307",
+                vec![
+                    "server 10.0.0.6 10.0.0.6:33306 check",
+                    "server 10.0.0.7 10.0.0.7:33306 check",
+                    "server 10.0.0.5 10.0.0.5:33306 check backup",
+                ],
+            ),
+            (
+                "a leader that is no member: every member reads",
+                HealthCheck::Httpchk,
+                Some("10.0.0.9:3306"),
+                "[::1]:3307",
+                vec![
+                    "server 10.0.0.5 10.0.0.5:33306 check port 8080",
+                    "server 10.0.0.6 10.0.0.6:33306 check port 8080",
+                    "server 10.0.0.7 10.0.0.7:33306 check port 8080",
+                    "server 10.0.0.9 10.0.0.9:3306 check port 8080 backup",
+                ],
+            ),
+            (
+                "no leader: no server, reads refused",
+                HealthCheck::Httpchk,
+                None,
+                "0.0.0.0:3307",
+                vec![],
+            ),
+        ];
+        for (case, hc, leader, read, want) in cases {
+            let l = leader.map(|v| Leader::parse(v, 33306).expect("leader"));
+            let b = l
+                .as_ref()
+                .map(|l| backups(l, &ms, 33306).0)
+                .unwrap_or_default();
+            let mut o = opts(hc);
+            let plain = render(BUILTIN_TEMPLATE, l.as_ref(), &b, &o).expect("render");
+            assert!(!plain.contains("galera_read"), "{case}: {plain}");
+            o.read_listen = Some(read.parse().expect("addr"));
+            let cfg = render(BUILTIN_TEMPLATE, l.as_ref(), &b, &o).expect("render");
+            let frontend = section(&cfg, "frontend galera_read");
+            let bind = format!("bind {}", bind_addr(&o.read_listen.expect("set")));
+            assert_eq!(
+                frontend,
+                vec![bind.as_str(), "default_backend galera_read"],
+                "{case}: {cfg}"
+            );
+            let backend = section(&cfg, "backend galera_read");
+            assert_eq!(backend.first(), Some(&"balance leastconn"), "{case}: {cfg}");
+            let check = match hc {
+                HealthCheck::Httpchk => "option httpchk GET /readiness",
+                HealthCheck::MysqlCheck => "option mysql-check user haproxy post-41",
+            };
+            assert!(backend.contains(&check), "{case}: {cfg}");
+            let servers: Vec<&str> = backend
+                .iter()
+                .copied()
+                .filter(|l| l.starts_with("server "))
+                .collect();
+            assert_eq!(servers, want, "{case}: {cfg}");
+            // The write path is the same with or without the read port.
+            assert_eq!(
+                section(&cfg, "backend galera"),
+                section(&plain, "backend galera"),
+                "{case}"
+            );
+            assert_eq!(
+                section(&cfg, "frontend galera_sql"),
+                section(&plain, "frontend galera_sql"),
+                "{case}"
+            );
+        }
     }
 
     fn members(m: &[(&str, &str)]) -> BTreeMap<String, String> {

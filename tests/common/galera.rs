@@ -670,3 +670,50 @@ impl TestNode {
         c
     }
 }
+
+/// A node's `checker serve`, killed on drop.
+pub struct CheckerServe(Child);
+
+impl Drop for CheckerServe {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Cluster {
+    /// Start node `i`'s `checker serve` on `<its ip>:port` (the monitor user of the test
+    /// cluster, its socket, datadir and my.cnf) and wait until it listens.
+    pub fn checker_serve(&self, i: usize, port: u16) -> CheckerServe {
+        let node = &self.nodes[i];
+        let mut cmd = Command::new(bin());
+        cmd.args([
+            "--etcd-endpoints",
+            &self.endpoint(),
+            "--cluster-name",
+            &self.name,
+        ])
+        .args(["checker", "serve", "--listen"])
+        .arg(format!("{}:{port}", node.ip))
+        .arg("--state-dir")
+        .arg(node.state_dir())
+        .arg("--datadir")
+        .arg(node.datadir())
+        .arg("--defaults-file")
+        .arg(node.defaults_file())
+        .arg("--mysql-socket")
+        .arg(node.socket())
+        .env("GALERA_MONITOR_USER", MONITOR_USER)
+        .env("GALERA_MONITOR_PASSWORD", MONITOR_PASSWORD)
+        .env_remove("GALERA_ETCD_ENDPOINTS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        super::die_with_parent(&mut cmd);
+        let serve = CheckerServe(cmd.spawn().expect("start checker serve"));
+        let ip = node.ip.clone();
+        wait_until("checker serve listening", Duration::from_secs(10), || {
+            std::net::TcpStream::connect((ip.as_str(), port)).is_ok()
+        });
+        serve
+    }
+}

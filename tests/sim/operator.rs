@@ -84,6 +84,7 @@ impl World {
             position: Some(position),
             issued_at: self.now,
             expires_at: self.now + expires.max(1),
+            discard: false,
         };
         let rev = snap.revision;
         let conds = [
@@ -192,21 +193,25 @@ impl World {
                 position: None,
                 issued_at: now,
                 expires_at: 0,
+                discard: false,
             },
             Raw::Expired => ResyncRequest {
                 position,
                 issued_at: now - 100,
                 expires_at: now - 1,
+                discard: false,
             },
             Raw::WrongPosition => ResyncRequest {
                 position: Some(self.elsewhere(node)),
                 issued_at: now,
                 expires_at: now + 120,
+                discard: false,
             },
             Raw::Valid => ResyncRequest {
                 position,
                 issued_at: now,
                 expires_at: now + 120,
+                discard: false,
             },
         };
         let text = format!("{req:?}");

@@ -1,5 +1,6 @@
-//! The running loop (`steady.rs`), one pass per simulated step: after 30 s without a Primary
-//! Component, `rules::non_primary_plan` (stay, heal in place, or leave for the recovery);
+//! The running loop (`steady.rs`), one pass per simulated step: after 5 s without a Primary
+//! Component, `non_primary::non_primary_plan` (stay, heal in place, or leave for the recovery;
+//! 30 s unless members are confirmed down);
 //! registration with the census (the cluster's actual uuid:seqno, published Primary or not),
 //! the census refresh, `P/uuid` restored create-if-absent, the heal-in-place record removed
 //! once registered, the STEADY txn (queue empty; deletes `P/bootstrap` and `P/recovery`), the
@@ -10,8 +11,9 @@ use galera_sidecar::etcd::snapshot::{CensusEntry, ClusterSnapshot, StateValue};
 use galera_sidecar::etcd::ClusterState;
 use galera_sidecar::galera::branches;
 use galera_sidecar::galera::heal::HEAL_IN_PLACE;
+use galera_sidecar::galera::non_primary::{non_primary_plan, NonPrimaryPlan};
 use galera_sidecar::galera::rules::{
-    forks_due, mark_due as hwm_due, non_primary_plan, recovery_mark_due, steady_due, NonPrimaryPlan,
+    forks_due, mark_due as hwm_due, moot_force, recovery_mark_due, steady_due,
 };
 use galera_sidecar::mysql::WsrepStatus;
 use galera_sidecar::position::Position;
@@ -23,6 +25,8 @@ use super::world::World;
 const CENSUS_REFRESH: i64 = 5;
 /// `steady::NON_PRIMARY_GRACE`.
 const NON_PRIMARY_GRACE: i64 = 30;
+/// `non_primary::CONFIRMED_DOWN_GRACE`: the running loop plans from then on.
+const CONFIRMED_DOWN_GRACE: i64 = 5;
 
 impl World {
     /// What `SHOW STATUS LIKE 'wsrep%'` says on node `i` (None: mariadbd is not running).
@@ -43,6 +47,7 @@ impl World {
             ("wsrep_cluster_state_uuid", p.uuid().unwrap_or("").into()),
             ("wsrep_last_committed", p.seqno().unwrap_or(-1).to_string()),
             ("wsrep_ready", "ON".into()),
+            ("wsrep_cluster_size", c.members.len().to_string()),
         ];
         Some(WsrepStatus::from_rows(rows))
     }
@@ -61,7 +66,7 @@ impl World {
             self.nodes[i].primary_at = now;
         }
         let non_primary_for = now - self.nodes[i].primary_at;
-        if !primary && non_primary_for >= NON_PRIMARY_GRACE {
+        if !primary && non_primary_for >= CONFIRMED_DOWN_GRACE {
             match self.non_primary(i, non_primary_for) {
                 Some(NonPrimaryPlan::Leave(_)) => {
                     // A clean stop: the datadir keeps its position.
@@ -108,6 +113,21 @@ impl World {
                     &[Cond::ModRev(Key::Bootstrap, rev)],
                     vec![Op::Del(Key::Bootstrap)],
                 );
+            }
+        }
+        // `rules::moot_force`: a forced recovery pending while this node serves a Primary
+        // Component is deleted.
+        if let Some(m) = self.status(i).and_then(|s| moot_force(&s, &snap, NAMES[i])) {
+            let mut conds = vec![];
+            let mut ops = vec![];
+            for (wanted, key) in [(m.request, Key::Force), (m.record, Key::Recovery)] {
+                if let Some(kv) = self.etcd.get(&key).filter(|_| wanted) {
+                    conds.push(Cond::ModRev(key, kv.modrev));
+                    ops.push(Op::Del(key));
+                }
+            }
+            if !ops.is_empty() && self.etcd.txn(&conds, ops) == Ok(true) {
+                self.log(i, m.why);
             }
         }
         if steady_due(&snap, NAMES[i], self.cfg.cluster_size).is_some() {
@@ -171,12 +191,14 @@ impl World {
         let status = self.status(i)?;
         let secs = |s: i64| std::time::Duration::from_secs(s as u64);
         // A simulated join always reaches a Primary Component (the model's joins never fail).
+        let probes = self.probe_gone(i, &snap);
         non_primary_plan(
             NAMES[i],
             &status,
             true,
             &snap,
             self.cfg.cluster_size,
+            &probes,
             secs(non_primary_for),
             secs(NON_PRIMARY_GRACE),
         )
