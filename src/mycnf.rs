@@ -92,9 +92,6 @@ impl MyCnf {
     pub fn provider_options(&self) -> Option<&str> {
         self.get("wsrep_provider_options")
     }
-    pub fn sst_method(&self) -> Option<&str> {
-        self.get("wsrep_sst_method")
-    }
 }
 
 #[cfg(test)]

@@ -21,9 +21,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp,
-};
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp};
 use tracing::{debug, warn};
 
 pub use keys::Keys;
@@ -400,32 +398,6 @@ impl Etcd {
         }
     }
 
-    /// Retry `f` on transient errors until `budget` is spent, logging each failure.
-    pub async fn retry<T, F, Fut>(
-        &self,
-        what: &str,
-        budget: Duration,
-        mut f: F,
-    ) -> Result<T, EtcdError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, EtcdError>>,
-    {
-        let deadline = tokio::time::Instant::now() + budget;
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            match f().await {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_transient() && tokio::time::Instant::now() + backoff < deadline => {
-                    warn!("{what}: {e}; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
     /// One linearizable range read of the whole prefix, at one revision.
     pub async fn snapshot(&self) -> Result<ClusterSnapshot, EtcdError> {
         let (kvs, revision, cluster_id) = self.get_range(self.keys.prefix(), true).await?;
@@ -502,18 +474,6 @@ impl Etcd {
             .call_retrying("delete", |mut c| async move { c.delete(key, None).await })
             .await?;
         Ok(resp.deleted() > 0)
-    }
-
-    /// Delete every key under a prefix.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<i64, EtcdError> {
-        let prefix = prefix.to_string();
-        let resp = self
-            .call_retrying("delete prefix", |mut c| async move {
-                c.delete(prefix, Some(DeleteOptions::new().with_prefix()))
-                    .await
-            })
-            .await?;
-        Ok(resp.deleted())
     }
 
     /// Run a transaction.

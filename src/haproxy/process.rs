@@ -180,17 +180,6 @@ impl Haproxy {
             .ok_or_else(|| anyhow!("no current worker in show proc"))
     }
 
-    /// Workers left from earlier reloads (still finishing their sessions).
-    pub async fn old_workers(&self) -> anyhow::Result<Vec<u32>> {
-        Ok(self
-            .procs()
-            .await?
-            .iter()
-            .filter(|p| p.kind == "worker" && p.reloads > 0)
-            .map(|p| p.pid)
-            .collect())
-    }
-
     /// A runtime API command to one worker, through the master CLI.
     pub async fn worker_command(&self, pid: u32, cmd: &str) -> anyhow::Result<String> {
         socket_command(&self.master_socket, &format!("@!{pid} {cmd}")).await
