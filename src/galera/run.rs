@@ -254,8 +254,7 @@ pub async fn start(
     mut position: Position,
     needs_check: bool,
 ) -> anyhow::Result<Started> {
-    let mut last_sentence = String::new();
-    let mut last_log = tokio::time::Instant::now();
+    let mut said = crate::logging::Throttle::new(Duration::from_secs(10));
     let mut refusal: Option<String> = None;
     if needs_check {
         let snap = node.snapshot().await?;
@@ -306,11 +305,9 @@ pub async fn start(
             };
             last_snap = Some(snap.clone());
             let sentence = plan.sentence();
-            if sentence != last_sentence || last_log.elapsed() >= Duration::from_secs(10) {
+            if said.due(&sentence) {
                 info!("{sentence}");
                 node.state.decision(plan.kind());
-                last_sentence = sentence;
-                last_log = tokio::time::Instant::now();
             }
             act(node, plan, &snap, &mut position, &mut refusal).await
         };
@@ -566,8 +563,7 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
     let me = node.cfg.name.clone();
     let k = node.etcd.keys.clone();
     let mut queued_lease = 0;
-    let mut last_log = tokio::time::Instant::now() - Duration::from_secs(60);
-    let mut last_sentence = String::new();
+    let mut said = crate::logging::Throttle::new(Duration::from_secs(5));
     loop {
         if node.stopping() {
             return Ok(QueueOutcome::Again);
@@ -721,11 +717,9 @@ async fn queue(node: &mut Node, position: &Position) -> anyhow::Result<QueueOutc
             Some(why) => format!("{sentence} ({why})"),
             None => sentence,
         };
-        if sentence != last_sentence || last_log.elapsed() >= Duration::from_secs(5) {
+        if said.due(&sentence) {
             info!("{sentence}");
-            node.state.phase(Phase::Queued, sentence.clone());
-            last_sentence = sentence;
-            last_log = tokio::time::Instant::now();
+            node.state.phase(Phase::Queued, sentence);
         }
         node.pause(Duration::from_secs(1)).await;
     }
