@@ -7,8 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::galera::Cluster;
+use common::galera::{Cluster, ROOT_PASSWORD};
 use common::nft::Partition;
+use common::writers::{Writers, SCHEMA};
 
 const STEADY_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -140,6 +141,22 @@ fn quorum_loss_heals_alone_once_the_others_are_confirmed_down() {
     let survivor_pid = c.nodes[0].mysqld_pid();
     let offsets = c.log_offsets();
     let ist_from: Vec<usize> = c.nodes.iter().map(|n| n.error_log_len()).collect();
+    // Writers on the survivor through the whole fault: every insert it acknowledges must be
+    // on every node at the end.
+    c.nodes[0].sql_result(SCHEMA).expect("writers' schema");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let survivor_sql = format!("{}:3306", c.nodes[0].ip).parse().expect("addr");
+    let mut writers = Writers::start(
+        rt.handle(),
+        &[("g-0".to_string(), survivor_sql)],
+        "root",
+        ROOT_PASSWORD,
+    );
+    std::thread::sleep(Duration::from_secs(2));
     let fault = Instant::now();
     c.nodes[1].kill9();
     c.nodes[2].kill9();
@@ -188,6 +205,31 @@ fn quorum_loss_heals_alone_once_the_others_are_confirmed_down() {
     }
     assert_eq!(c.nodes[0].mysqld_pid(), survivor_pid);
     c.assert_rows_everywhere(30);
+    writers.stop(&rt);
+    assert_acked_everywhere(&c, &writers.acked());
+}
+
+/// Every insert the writers saw acknowledged is on every node.
+fn assert_acked_everywhere(c: &Cluster, acked: &[(String, u64)]) {
+    assert!(!acked.is_empty(), "the writers had no insert acknowledged");
+    for n in &c.nodes {
+        let rows = n
+            .sql_result("SELECT CONCAT(src, ':', seq) FROM lt.t")
+            .unwrap_or_else(|e| panic!("{}: {e}", n.name));
+        let have: std::collections::BTreeSet<&str> = rows.lines().collect();
+        let lost: Vec<String> = acked
+            .iter()
+            .map(|(src, seq)| format!("{src}:{seq}"))
+            .filter(|k| !have.contains(k.as_str()))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "{} lacks {} acknowledged insert(s): {lost:?}",
+            n.name,
+            lost.len()
+        );
+    }
+    eprintln!("{} acknowledged inserts, all on every node", acked.len());
 }
 
 /// kill -9 of two of four: the two survivors form a component of 2 of the last view's 4, not a
