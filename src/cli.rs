@@ -289,15 +289,17 @@ pub struct GaleraOpts {
     /// Longest time the lock is held by one join before it is released anyway
     #[arg(long, env = "GALERA_LOCK_HOLD_TIMEOUT", value_parser = parse_duration, default_value = "120s")]
     pub lock_hold_timeout: Duration,
-    /// After SIGTERM, how long to wait for haproxy to move off this node before stopping mariadbd
+    /// After SIGTERM, the drain's one budget before stopping mariadbd: the --drain-wait-ist wait
+    /// and a leader's hand-over (a new leader elected, haproxy moved off this node) share it
     #[arg(long, env = "GALERA_DRAIN_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
     pub drain_timeout: Duration,
     /// Part of the drain kept for haproxy to reload onto the new leader once it is elected
-    /// (the wait for a new leader gets the rest of --drain-timeout)
+    /// (the wait for a new leader gets the rest of what --drain-timeout has left)
     #[arg(long, env = "GALERA_DRAIN_SWITCH_WINDOW", value_parser = parse_duration, default_value = "3s")]
     pub drain_switch_window: Duration,
-    /// On SIGTERM, first wait (bounded by --drain-timeout, then stop anyway) until this node's
-    /// restart would rejoin by IST and keep quorum (`can-restart`)
+    /// On SIGTERM, first wait until this node's restart would rejoin by IST and keep quorum
+    /// (`can-restart`); bounded by --drain-timeout less --drain-switch-window and 1 s, kept for
+    /// a leader's hand-over, then stop anyway
     #[arg(long, env = "GALERA_DRAIN_WAIT_IST", value_parser = clap::builder::BoolishValueParser::new())]
     pub drain_wait_ist: bool,
     /// How long a clean mariadbd stop may take before SIGKILL
@@ -695,20 +697,7 @@ pub fn validate_cluster_name(name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Node names become an etcd key segment and a wsrep node name.
-pub fn validate_node_name(name: &str) -> Result<(), String> {
-    if name.is_empty()
-        || name.len() > 63
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(format!(
-            "`{name}` is not a valid node name (letters, digits, - _ . only, 1-63 chars)"
-        ));
-    }
-    Ok(())
-}
+pub use crate::names::validate_node_name;
 
 impl GlobalOpts {
     /// The node name: the flag, else the host name.

@@ -16,11 +16,13 @@
 pub mod checker;
 pub mod cli;
 pub mod etcd;
+pub mod files;
 pub mod galera;
 pub mod haproxy;
 pub mod logging;
 pub mod mycnf;
 pub mod mysql;
+pub mod names;
 pub mod pause;
 pub mod position;
 pub mod restart_gate;

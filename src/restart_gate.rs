@@ -300,7 +300,7 @@ pub fn leader(snap: &ClusterSnapshot, name: &str) -> Check {
 /// `can-restart NAME`: the exit code (0 yes, 1 no) and the sentence. A malformed or unknown
 /// name is a [`ConfigError`] (exit 2), the unknown one listing the members.
 pub async fn command(etcd: &crate::etcd::Etcd, name: &str) -> anyhow::Result<(u8, String)> {
-    crate::cli::validate_node_name(name).map_err(|p| ConfigError::new("NAME", p))?;
+    crate::names::validate_node_name(name).map_err(|p| ConfigError::new("NAME", p))?;
     let snap = etcd.snapshot().await?;
     let answer = can_restart(&snap, name).map_err(|p| ConfigError::new("NAME", p))?;
     Ok((if answer.yes() { 0 } else { 1 }, answer.sentence()))

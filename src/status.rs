@@ -768,7 +768,7 @@ pub async fn force_bootstrap(
     expires: Duration,
     accept_data_loss: bool,
 ) -> anyhow::Result<String> {
-    crate::cli::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
+    crate::names::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
     let snap = etcd.snapshot().await?;
     let position = reported_position(&snap, name);
     let known = snap.members.contains_key(name) || position.is_some();
@@ -898,7 +898,7 @@ pub async fn resync(
     expires: Duration,
     discard: bool,
 ) -> anyhow::Result<String> {
-    crate::cli::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
+    crate::names::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
     let snap = etcd.snapshot().await?;
     let Some(why) = snap.refused.get(name) else {
         anyhow::bail!(
@@ -957,7 +957,7 @@ pub async fn resync(
 /// `remove-member NAME`: forget a member after a scale-down. Refused while it is registered
 /// (running) unless forced — the txn checks it, so a node registering meanwhile is not dropped.
 pub async fn remove_member(etcd: &Etcd, name: &str, force: bool) -> anyhow::Result<String> {
-    crate::cli::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
+    crate::names::validate_node_name(name).map_err(|p| crate::cli::ConfigError::new("NAME", p))?;
     let member = etcd.keys.member(name);
     let mut when = vec![present(&member)];
     if !force {

@@ -149,7 +149,7 @@ pub async fn switchover(
     during_pause: bool,
 ) -> anyhow::Result<String> {
     if let Some(name) = to {
-        crate::cli::validate_node_name(name).map_err(|p| ConfigError::new("--to", p))?;
+        crate::names::validate_node_name(name).map_err(|p| ConfigError::new("--to", p))?;
     }
     if timeout.is_zero() || timeout > Duration::from_secs(600) {
         return Err(ConfigError::new(

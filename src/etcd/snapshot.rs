@@ -353,7 +353,7 @@ fn parse_address(v: &str) -> Result<String, String> {
 }
 
 fn parse_name(v: &str) -> Result<String, String> {
-    crate::cli::validate_node_name(v.trim()).map(|_| v.trim().to_string())
+    crate::names::validate_node_name(v.trim()).map(|_| v.trim().to_string())
 }
 
 /// A force-bootstrap request: the JSON record, or a bare node name (written by hand or by an

@@ -167,7 +167,7 @@ fn write_mark(
     owner: Option<(u32, u32)>,
 ) -> std::io::Result<()> {
     let p = datadir.join(name);
-    crate::checker::state_file::write_atomic(&p, format!("{line}\n").as_bytes(), 0o640)?;
+    crate::files::write_atomic(&p, format!("{line}\n").as_bytes(), 0o640)?;
     if let Some((u, g)) = owner {
         let _ = std::os::unix::fs::chown(&p, Some(u), Some(g));
     }
@@ -207,7 +207,7 @@ pub fn set_safe_to_bootstrap(datadir: &Path, owner: Option<(u32, u32)>) -> std::
     };
     let edited = grastate::with_safe_to_bootstrap(&text, true);
     if edited != text {
-        crate::checker::state_file::write_atomic(&p, edited.as_bytes(), 0o660)?;
+        crate::files::write_atomic(&p, edited.as_bytes(), 0o660)?;
         if let Some((u, g)) = owner {
             let _ = std::os::unix::fs::chown(&p, Some(u), Some(g));
         }

@@ -388,9 +388,7 @@ pub fn move_aside(
         )
     })?;
     let rec = target.join(KEPT_RECORD);
-    if let Err(e) =
-        crate::checker::state_file::write_atomic(&rec, format!("{record}\n").as_bytes(), 0o640)
-    {
+    if let Err(e) = crate::files::write_atomic(&rec, format!("{record}\n").as_bytes(), 0o640) {
         tracing::warn!(
             "cannot write {} ({e}); the kept copy is complete",
             rec.display()

@@ -46,11 +46,11 @@ use super::render::{
     backups, describe_backups, render, Backup, Leader, RenderOptions, BUILTIN_TEMPLATE,
 };
 use super::state::{read_last_good, write_last_good, Paths, Status, FILE_MODE};
-use crate::checker::state_file::write_atomic;
 use crate::cli::{ConfigError, GlobalOpts, HaproxyOpts};
 use crate::etcd::keys::KeyRef;
 use crate::etcd::watch::{watch, WatchEvent};
 use crate::etcd::{unix_now, Etcd, EtcdConfig, Keys};
+use crate::files::write_atomic;
 
 /// What the sidecar reads from etcd: `P/leader` (None: absent) and `P/members/<name>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::render::{Backup, Leader};
-use crate::checker::state_file::write_atomic;
+use crate::files::write_atomic;
 
 /// Mode of the files we write (no secrets in them; owner and group may read).
 pub const FILE_MODE: u32 = 0o640;
