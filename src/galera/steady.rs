@@ -54,8 +54,7 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
     // one is left, not kept).
     let mut ever_primary = false;
     let mut recovery_mark = node.recovery_mark();
-    let mut non_primary_said = String::new();
-    let mut non_primary_log = tokio::time::Instant::now();
+    let mut non_primary_said = crate::logging::Throttle::new(Duration::from_secs(30));
     let mut monitor = super::monitor::MonitorSession::default();
     log_status_path(node);
     loop {
@@ -143,16 +142,11 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                         Err(e) => warn!("heal in place failed: {e:#}; re-deciding"),
                     }
                 }
-                Some(NonPrimaryPlan::Stay(why))
-                    if why != non_primary_said
-                        || non_primary_log.elapsed() >= Duration::from_secs(30) =>
-                {
+                Some(NonPrimaryPlan::Stay(why)) if non_primary_said.due(&why) => {
                     info!(
                         "staying non-Primary ({}s), mariadbd keeps running: {why}",
                         elapsed.as_secs()
                     );
-                    non_primary_said = why;
-                    non_primary_log = tokio::time::Instant::now();
                 }
                 Some(NonPrimaryPlan::Stay(_)) => {}
                 None => {}
@@ -555,9 +549,11 @@ async fn tick(
 
     // The commit high-water mark, written by the leader (fenced on its leadership, never
     // over a mark written since this snapshot).
-    if let (Some(s), Some(l)) = (status, snap.leader.as_ref().filter(|_| mine)) {
+    if let (Some(s), Some(l)) = (status, snap.leader.as_ref()) {
         let now = crate::etcd::unix_now();
-        if let Some(m) = mark_due(s, &snap, &me, true, &node.forks(), now) {
+        // The datadir's forks file is read only by the leader (the only writer of the mark).
+        let forks = if mine { node.forks() } else { vec![] };
+        if let Some(m) = mark_due(s, &snap, &me, mine, &forks, now) {
             let first = snap
                 .hwm
                 .as_ref()
@@ -658,18 +654,51 @@ async fn resign(node: &mut Node, snap: &ClusterSnapshot, why: &str) -> Result<()
     Ok(())
 }
 
-/// SIGTERM: with `--drain-wait-ist`, first wait (bounded by `--drain-timeout`) until this
-/// node's restart would rejoin by IST and keep quorum; deregister and give up leadership; if we led, wait for a new leader (at most
-/// `--drain-timeout` minus `--drain-switch-window`) and then the switch window, so every
-/// haproxy has reloaded onto the new leader (and cut its sessions here) before mariadbd goes;
-/// then stop mariadbd cleanly (grastate gets its seqno) and revoke the lease.
+/// The least a leader's hand-over keeps of the drain budget beside `--drain-switch-window`:
+/// time for the others to elect a new leader after the resign (they campaign at once on the
+/// delete event; docs/leader.md measures tens of milliseconds).
+const HANDOVER_LEADER_FLOOR: Duration = Duration::from_secs(1);
+
+/// The part of the drain budget (`--drain-timeout`) kept for a leader's hand-over whatever the
+/// `--drain-wait-ist` wait used: the floor for the election plus the switch window, at most
+/// the whole budget.
+fn handover_reserve(budget: Duration, window: Duration) -> Duration {
+    (window + HANDOVER_LEADER_FLOOR).min(budget)
+}
+
+/// `--drain-wait-ist`: how long the IST wait may take — the budget less the hand-over's
+/// reserve, so the whole drain stays within one `--drain-timeout`.
+fn ist_wait_bound(budget: Duration, window: Duration) -> Duration {
+    budget.saturating_sub(handover_reserve(budget, window))
+}
+
+/// A leader's hand-over after an IST wait that took `ist_used`: (the bound of the wait for a
+/// new leader, the switch window). Together they are what is left of the budget, never less
+/// than the reserve (an IST wait may overrun its bound by one etcd round trip); the window
+/// gets its configured length when that fits, the leader wait the rest.
+fn handover_bounds(budget: Duration, window: Duration, ist_used: Duration) -> (Duration, Duration) {
+    let left = budget
+        .saturating_sub(ist_used)
+        .max(handover_reserve(budget, window));
+    let window = window.min(left);
+    (left - window, window)
+}
+
+/// SIGTERM: with `--drain-wait-ist`, first wait until this node's restart would rejoin by IST
+/// and keep quorum; deregister and give up leadership; if we led, wait for a new leader and
+/// then the switch window, so every haproxy has reloaded onto the new leader (and cut its
+/// sessions here) before mariadbd goes; then stop mariadbd cleanly (grastate gets its seqno)
+/// and revoke the lease. The IST wait and the hand-over share one budget, `--drain-timeout`
+/// ([`ist_wait_bound`], [`handover_bounds`]); the clean stop has its own, `--stop-timeout`.
 async fn drain_and_stop(node: &mut Node, child: &mut ChildProc) -> anyhow::Result<u8> {
     node.state.phase(Phase::Stopping, "SIGTERM: draining");
-    let drain = node.cfg.opts.drain_timeout;
-    let window = node.cfg.opts.drain_switch_window.min(drain);
+    let budget = node.cfg.opts.drain_timeout;
+    let window = node.cfg.opts.drain_switch_window;
+    let started = tokio::time::Instant::now();
     if node.cfg.opts.drain_wait_ist {
-        wait_for_ist(node, drain).await;
+        wait_for_ist(node, ist_wait_bound(budget, window)).await;
     }
+    let (leader_wait, window) = handover_bounds(budget, window, started.elapsed());
     match node.etcd.snapshot().await {
         Ok(snap) => {
             let mine = snap
@@ -692,7 +721,7 @@ async fn drain_and_stop(node: &mut Node, child: &mut ChildProc) -> anyhow::Resul
                 if let Err(e) = resign(node, &snap, "stopping (SIGTERM)").await {
                     warn!("giving up leadership failed ({e}); the key goes with the lease");
                 }
-                wait_for_handover(node, drain.saturating_sub(window), window).await;
+                wait_for_handover(node, leader_wait, window).await;
             }
         }
         Err(e) => warn!(
@@ -711,7 +740,8 @@ async fn drain_and_stop(node: &mut Node, child: &mut ChildProc) -> anyhow::Resul
     Ok(if code == 0 { 0 } else { exit_byte(code) })
 }
 
-/// `--drain-wait-ist`: before deregistering, wait (bounded by `bound`, then stop anyway)
+/// `--drain-wait-ist`: before deregistering, wait (bounded by `bound`, its share of
+/// `--drain-timeout`, then stop anyway)
 /// until restarting this node would rejoin by IST and keep quorum (`restart_gate`), with this
 /// node's live position; says what it waits for every few seconds.
 async fn wait_for_ist(node: &mut Node, bound: Duration) {
@@ -750,13 +780,15 @@ async fn wait_for_ist(node: &mut Node, bound: Duration) {
         };
         if start.elapsed() >= bound {
             warn!(
-                "drain: waited {bound:?} (--drain-timeout) for this node's restart to be able to                  rejoin by IST; stopping anyway: {why}"
+                "drain: waited {bound:?} (--drain-timeout less the leader hand-over's share) for \
+                 this node's restart to be able to rejoin by IST; stopping anyway: {why}"
             );
             return;
         }
         if said.is_none_or(|t| t.elapsed() >= SAY_EVERY) {
             info!(
-                "drain: waiting (up to {:?} more) before stopping, so the restart rejoins by IST                  and keeps quorum: {why}",
+                "drain: waiting (up to {:?} more) before stopping, so the restart rejoins by IST \
+                 and keeps quorum: {why}",
                 bound.saturating_sub(start.elapsed())
             );
             said = Some(tokio::time::Instant::now());
@@ -826,6 +858,47 @@ fn exit_byte(code: i32) -> u8 {
 mod tests {
     use super::*;
     use crate::mysql::Endpoint;
+
+    #[test]
+    fn drain_budget_table() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // (budget, switch window, IST wait used) → (IST wait bound, leader wait, window)
+        let cases = [
+            // defaults: the IST wait gets 6 s, the hand-over at least 1 s + 3 s
+            (s(10), s(3), s(0), s(6), s(7), s(3)),
+            (s(10), s(3), s(2), s(6), s(5), s(3)),
+            (s(10), s(3), s(6), s(6), s(1), s(3)),
+            // an IST wait that overran its bound: the hand-over keeps its reserve
+            (s(10), s(3), s(9), s(6), s(1), s(3)),
+            (s(10), s(3), s(60), s(6), s(1), s(3)),
+            // a long budget for --drain-wait-ist
+            (s(60), s(3), s(56), s(56), s(1), s(3)),
+            (s(60), s(3), s(30), s(56), s(27), s(3)),
+            // no switch window
+            (s(5), s(0), s(0), s(4), s(5), s(0)),
+            (s(5), s(0), s(4), s(4), s(1), s(0)),
+            // the window fills the budget (allowed): no IST wait, the window shrinks to it
+            (s(5), s(5), s(0), s(0), s(0), s(5)),
+            (s(5), s(5), s(3), s(0), s(0), s(5)),
+            // budget below the reserve: everything to the hand-over
+            (ms(2500), s(2), ms(100), s(0), ms(500), s(2)),
+            (ms(500), ms(500), s(0), s(0), s(0), ms(500)),
+            (s(0), s(0), s(0), s(0), s(0), s(0)),
+        ];
+        for (budget, window, used, ist, leader_wait, switch) in cases {
+            let what = format!("budget {budget:?}, window {window:?}, IST wait used {used:?}");
+            assert_eq!(ist_wait_bound(budget, window), ist, "{what}");
+            assert_eq!(
+                handover_bounds(budget, window, used),
+                (leader_wait, switch),
+                "{what}"
+            );
+            // One budget: an IST wait within its bound plus the hand-over fit in it.
+            let (l, w) = handover_bounds(budget, window, ist);
+            assert!(ist + l + w <= budget, "{what}: {ist:?} + {l:?} + {w:?}");
+        }
+    }
 
     #[test]
     fn status_path_note_table() {
