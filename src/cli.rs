@@ -302,6 +302,11 @@ pub struct GaleraOpts {
     /// a leader's hand-over, then stop anyway
     #[arg(long, env = "GALERA_DRAIN_WAIT_IST", value_parser = clap::builder::BoolishValueParser::new())]
     pub drain_wait_ist: bool,
+    /// Run every node but the leader with `read_only=ON` (as root; the leader gets OFF before
+    /// it campaigns or takes a switchover over). Users with SUPER or READ_ONLY ADMIN (root)
+    /// still write (docs/leader.md, "Read-only followers")
+    #[arg(long, env = "GALERA_READ_ONLY_FOLLOWERS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub read_only_followers: bool,
     /// How long a clean mariadbd stop may take before SIGKILL
     #[arg(long, env = "GALERA_STOP_TIMEOUT", value_parser = parse_duration, default_value = "60s")]
     pub stop_timeout: Duration,

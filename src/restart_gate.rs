@@ -375,6 +375,7 @@ mod tests {
                         running,
                         forks: vec![],
                         cached_downto,
+                        stray_writes: 0,
                     },
                 );
             }

@@ -256,6 +256,16 @@ pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String
                 .join("; ")
         ));
     }
+    // Each running node counts the writes its own clients committed while it was not the
+    // leader (`galera::read_only`); any at all means a client bypasses haproxy's write port.
+    for (name, c) in snap.census.iter().filter(|(_, c)| c.stray_writes > 0) {
+        f.push(format!(
+            "{name} received {} local write(s) while not the leader (since its mariadbd \
+             started): a client bypasses haproxy's write port (docs/operations.md §13, \
+             GaleraStrayWrites)",
+            c.stray_writes
+        ));
+    }
     if let Some(why) = force_bootstrap_ignored(snap, now) {
         f.push(why);
     } else if let Some(req) = &snap.force_bootstrap {
@@ -1114,6 +1124,7 @@ mod tests {
                 running: running.then_some(p),
                 forks: vec![],
                 cached_downto: None,
+                stray_writes: 0,
             },
         );
     }
@@ -1156,6 +1167,17 @@ mod tests {
                 "not a registered node",
             ),
             ("no leader", |s| s.leader = None, "no leader"),
+            (
+                "stray writes on a non-leader",
+                |s| {
+                    census(s, "g-1", Position::known(U, 40), true);
+                    if let Some(c) = s.census.get_mut("g-1") {
+                        c.stray_writes = 3;
+                    }
+                },
+                "g-1 received 3 local write(s) while not the leader (since its mariadbd \
+                 started): a client bypasses haproxy's write port",
+            ),
             (
                 "refused",
                 |s| {

@@ -319,6 +319,7 @@ mod tests {
                     running: Some(Position::known(U, 10)),
                     forks: vec![],
                     cached_downto: None,
+                    stray_writes: 0,
                 },
             );
         }

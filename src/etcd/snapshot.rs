@@ -144,6 +144,15 @@ pub struct CensusEntry {
     /// `<= s + 1` (`restart_gate`). `None` when unknown or the gcache is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_downto: Option<i64>,
+    /// While mariadbd runs: how many of its own clients' transactions it committed while it
+    /// was not the leader (`wsrep_local_commits` growth, since mariadbd started; see
+    /// `galera::read_only`). Above zero, a client bypasses haproxy's write port.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stray_writes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `P/hwm`: the commit high-water mark — the last committed position the leader saw, written
@@ -645,6 +654,17 @@ mod tests {
         assert_eq!(s.census["g-0"].running, Some(Position::known(U, 9)));
         assert_eq!(s.census["g-1"].position, Position::Unknown);
         assert_eq!(s.census["g-1"].running, None);
+        // An older entry (no `stray_writes`) counts none; a count round-trips.
+        assert_eq!(s.census["g-0"].stray_writes, 0);
+        let stray = CensusEntry {
+            stray_writes: 4,
+            ..s.census["g-0"].clone()
+        };
+        let json = serde_json::to_string(&stray).expect("json");
+        assert_eq!(snap(&[("census/g-0", &json)]).census["g-0"].stray_writes, 4);
+        assert!(!serde_json::to_string(&s.census["g-0"])
+            .expect("json")
+            .contains("stray"));
         let f = s
             .force_bootstrap
             .as_ref()

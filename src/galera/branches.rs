@@ -225,6 +225,7 @@ mod tests {
                 running: None,
                 forks: vec![fork("a", 1), fork("b", 5)],
                 cached_downto: None,
+                stray_writes: 0,
             },
         );
         let ids: Vec<String> = known_forks(&snap).into_iter().map(|f| f.id).collect();

@@ -573,6 +573,7 @@ mod tests {
             running: Some(running),
             forks: vec![],
             cached_downto: None,
+            stray_writes: 0,
         };
         s.census.insert("g-0".into(), census(Position::known(U, 9)));
         s.census

@@ -25,6 +25,7 @@ pub mod mysqld;
 pub mod node;
 pub mod non_primary;
 pub mod plan;
+pub mod read_only;
 pub mod recovery;
 pub mod rules;
 pub mod run;

@@ -273,6 +273,7 @@ impl Node {
             running,
             forks: self.forks(),
             cached_downto: None,
+            stray_writes: 0,
         }
     }
 
@@ -298,7 +299,9 @@ impl Node {
         let history = |p: &Position| (p.uuid().map(str::to_string), matches!(p, Position::Fresh));
         let material = history(&last.position) != history(&entry.position)
             || last.running.as_ref().map(history) != entry.running.as_ref().map(history)
-            || last.forks != entry.forks;
+            || last.forks != entry.forks
+            // The first stray write is published at once (then with the refresh).
+            || (last.stray_writes == 0) != (entry.stray_writes == 0);
         let moved = last.position != entry.position || last.running != entry.running;
         match refresh {
             None => material || moved,

@@ -408,6 +408,7 @@ mod tests {
                         running: runs.then(|| p.clone()),
                         forks: vec![],
                         cached_downto: None,
+                        stray_writes: 0,
                     },
                 );
                 if !runs {
@@ -578,6 +579,7 @@ mod tests {
                         running: runs.then(|| p.clone()),
                         forks: vec![],
                         cached_downto: None,
+                        stray_writes: 0,
                     },
                 );
                 if !runs {

@@ -344,6 +344,7 @@ mod tests {
                         running: Some(Position::known(u, seqno)),
                         forks: vec![],
                         cached_downto: None,
+                        stray_writes: 0,
                     },
                 );
             }
@@ -355,6 +356,7 @@ mod tests {
             running: None,
             forks: vec![],
             cached_downto: None,
+            stray_writes: 0,
         };
         for n in c.fresh {
             s.census.insert(n.to_string(), entry(Position::Fresh));

@@ -522,6 +522,7 @@ mod tests {
                 running: None,
                 forks: vec![],
                 cached_downto: None,
+                stray_writes: 0,
             },
         );
         s.queue.insert(name.to_string(), q(p));
@@ -952,6 +953,7 @@ mod tests {
             running: None,
             forks,
             cached_downto: None,
+            stray_writes: 0,
         };
         s.census.insert("g-2".into(), census(vec![x.clone()]));
         match elect(&s, 3, NOW) {

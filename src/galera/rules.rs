@@ -532,6 +532,7 @@ pub(crate) mod tests {
                     running: Some(Position::known(peer_uuid, 50)),
                     forks: peer_forks,
                     cached_downto: None,
+                    stray_writes: 0,
                 },
             );
             s

@@ -1026,6 +1026,7 @@ mod tests {
                     running: None,
                     forks: vec![],
                     cached_downto: None,
+                    stray_writes: 0,
                 },
             );
             self
@@ -1048,6 +1049,7 @@ mod tests {
                     running: Some(p),
                     forks: vec![],
                     cached_downto: None,
+                    stray_writes: 0,
                 },
             );
             self
@@ -1063,6 +1065,7 @@ mod tests {
                     running: Some(p),
                     forks: vec![],
                     cached_downto: None,
+                    stray_writes: 0,
                 },
             );
             self

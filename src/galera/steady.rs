@@ -15,6 +15,7 @@ use super::node::Node;
 use super::non_primary::{
     non_primary_plan, non_primary_under_pause, NonPrimaryPlan, CONFIRMED_DOWN_GRACE,
 };
+use super::read_only::{read_only_change, Followers};
 use super::rules::{
     eligibility, forks_due, leader_action, mark_due, moot_force, preferred_successor,
     recovery_mark_due, should_register, steady_due, LeaderAction, CAMPAIGN_DEFER,
@@ -56,6 +57,8 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
     let mut recovery_mark = node.recovery_mark();
     let mut non_primary_said = crate::logging::Throttle::new(Duration::from_secs(30));
     let mut monitor = super::monitor::MonitorSession::default();
+    // Stray writes counted, and the read_only this loop set (`--read-only-followers`).
+    let mut followers = Followers::default();
     log_status_path(node);
     loop {
         if let Some(code) = child.try_code() {
@@ -86,6 +89,17 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                 let owner = super::datadir::user_ids(&node.cfg.opts.mysql_user);
                 if let Err(e) = super::datadir::write_init_ok(&node.cfg.opts.datadir, owner) {
                     warn!("cannot rewrite init.ok: {e}");
+                }
+            }
+            let commits = s.get("local_commits").and_then(|v| v.trim().parse().ok());
+            let stray = followers.sample(commits, node.state.current.leader);
+            if stray > 0 {
+                let note = format!(
+                    "{stray} local write(s) committed here while not the leader: a client \
+                     bypasses haproxy's write port (counted in the census; `status` flags it)"
+                );
+                if node.notes.due("stray writes") {
+                    warn!("{note} ({} since mariadbd started)", followers.stray_writes);
                 }
             }
             last_status = Some(s.clone());
@@ -152,7 +166,16 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
                 None => {}
             }
         }
-        match tick(node, &mut view, status.as_ref(), sql_failures, woken_by).await {
+        match tick(
+            node,
+            &mut view,
+            status.as_ref(),
+            sql_failures,
+            woken_by,
+            &mut followers,
+        )
+        .await
+        {
             Ok(()) => {}
             Err(e) => {
                 node.state.etcd_error();
@@ -186,6 +209,10 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
             }
         }
         node.state.current.leader = node.state.current.leader && last_status.is_some();
+        if status.is_some() {
+            let leader = node.state.current.leader;
+            apply_read_only(node, &mut followers, leader).await;
+        }
         node.state.write();
         // Next tick: 1 s, or at once when the leader key is deleted (campaign).
         let mut rx = node.shutdown.clone();
@@ -358,6 +385,7 @@ async fn tick(
     status: Option<&WsrepStatus>,
     sql_failures: u32,
     woken_by: &str,
+    followers: &mut Followers,
 ) -> Result<(), EtcdError> {
     if node.renew_lease_if_lost().await? {
         node.state.current.leader = false;
@@ -369,7 +397,8 @@ async fn tick(
 
     // The census: this node's position, and while it serves a Primary Component the cluster's
     // actual uuid and last committed seqno — what joiners compare their datadir with.
-    let census = census_now(node, status);
+    let mut census = census_now(node, status);
+    census.stray_writes = followers.stray_writes;
     // Registration: only while Synced or Donor (and Primary), with the census in the same txn.
     match status {
         Some(s) if should_register(s) => node.register(&snap, Some(census.clone())).await?,
@@ -492,6 +521,9 @@ async fn tick(
     match handover(&snap, &me, &node.cfg.address, &elig, now) {
         Handover::Nothing => {}
         Handover::Take(why) => {
+            // Writable before haproxy can route here (put back at the end of the pass if
+            // the take-over fails).
+            apply_read_only(node, followers, true).await;
             if take_over(node, &snap).await? {
                 node.state.decision("switchover");
                 info!("became leader ({}): {why}", node.cfg.address);
@@ -528,10 +560,10 @@ async fn tick(
                     info!("{note}");
                 }
             } else {
-                campaign(node, woken_by).await?;
+                campaign(node, woken_by, followers).await?;
             }
         }
-        LeaderAction::Campaign => campaign(node, woken_by).await?,
+        LeaderAction::Campaign => campaign(node, woken_by, followers).await?,
         LeaderAction::Resign(why) => match crate::pause::active(&snap, now) {
             // Paused: the leader stays (haproxy's health checks still route around a sick
             // one to its backup servers); a SIGTERM still hands over.
@@ -577,7 +609,13 @@ async fn tick(
 }
 
 /// Campaign: create `P/leader` with this node's address under its lease, if absent.
-async fn campaign(node: &mut Node, woken_by: &str) -> Result<(), EtcdError> {
+async fn campaign(
+    node: &mut Node,
+    woken_by: &str,
+    followers: &mut Followers,
+) -> Result<(), EtcdError> {
+    // Writable before haproxy can route here (put back at the end of the pass if it loses).
+    apply_read_only(node, followers, true).await;
     let key = node.etcd.keys.leader();
     if node
         .etcd
@@ -594,6 +632,48 @@ async fn campaign(node: &mut Node, woken_by: &str) -> Result<(), EtcdError> {
         info!("campaign lost: another node became leader first (woken by {woken_by})");
     }
     Ok(())
+}
+
+/// `--read-only-followers`: `SET GLOBAL read_only` as root when what this loop last set
+/// differs from what `leader` asks for (`read_only::read_only_change`); one line per change.
+/// A failure (no root password, a statement that waited too long behind running
+/// transactions) is logged, throttled, and tried again at the next pass.
+async fn apply_read_only(node: &mut Node, followers: &mut Followers, leader: bool) {
+    let Some(want) = read_only_change(node.cfg.opts.read_only_followers, leader, followers.set)
+    else {
+        return;
+    };
+    let Some(password) = node.cfg.users.root_password.clone() else {
+        let note = "--read-only-followers needs the root password (GALERA_ROOT_PASSWORD): \
+                    read_only left as it is";
+        if node.notes.due(note) {
+            warn!("{note}");
+        }
+        return;
+    };
+    let root = crate::mysql::Credentials {
+        user: Some("root".into()),
+        password: Some(password),
+    };
+    let (value, why) = if want {
+        ("ON", "not the leader")
+    } else {
+        ("OFF", "the leader (or about to be)")
+    };
+    let sql = format!("SET GLOBAL read_only={value}");
+    match crate::mysql::execute(&node.cfg.endpoint, &root, &sql, Duration::from_secs(2)).await {
+        Ok(()) => {
+            followers.set = Some(want);
+            info!("read_only={value}: this node is {why} (--read-only-followers)");
+        }
+        Err(e) => {
+            followers.set = None;
+            let note = format!("cannot set read_only={value}: {e}");
+            if node.notes.due(&note) {
+                warn!("{note}; trying again at the next pass");
+            }
+        }
+    }
 }
 
 /// The switchover's hand-over, one transaction: if `P/leader` and `P/switchover` are still

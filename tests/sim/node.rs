@@ -281,6 +281,7 @@ impl World {
             running,
             forks: self.nodes[i].data.forks.clone(),
             cached_downto: None,
+            stray_writes: 0,
         }
     }
 
