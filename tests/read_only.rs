@@ -19,17 +19,12 @@ const APP_PASSWORD: &str = "app-pw";
 
 /// Run `sql` as the application user over TCP on node `i`: its output or the error.
 fn app_sql(c: &Cluster, i: usize, sql: &str) -> Result<String, String> {
-    let out = std::process::Command::new("mariadb")
-        .args(["--protocol=tcp", "-h", &c.nodes[i].ip, "-P", "3306"])
-        .args(["-uapp", &format!("-p{APP_PASSWORD}")])
-        .args(["-N", "-B", "--connect-timeout=2", "-e", sql])
-        .output()
-        .map_err(|e| format!("cannot run mariadb: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
+    common::galera::client_result(
+        std::process::Command::new("mariadb")
+            .args(["--protocol=tcp", "-h", &c.nodes[i].ip, "-P", "3306"])
+            .args(["-uapp", &format!("-p{APP_PASSWORD}")])
+            .args(["-N", "-B", "--connect-timeout=2", "-e", sql]),
+    )
 }
 
 fn app_insert(c: &Cluster, i: usize) -> Result<String, String> {

@@ -20,6 +20,18 @@ pub fn root_client(socket: &Path) -> Command {
     c
 }
 
+/// Run a `mariadb` client command: its output (trimmed), or the client's error message.
+pub fn client_result(client: &mut Command) -> Result<String, String> {
+    let out = client
+        .output()
+        .map_err(|e| format!("cannot run mariadb: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
 /// The my.cnf of a test node (small memory, rsync SST, fast failure detection).
 pub fn mycnf(dir: &Path, ip: &str) -> String {
     format!(
@@ -233,15 +245,8 @@ impl TestNode {
 
     /// Run SQL as root over the socket: its output, or the client's error message.
     pub fn sql_result(&self, query: &str) -> Result<String, String> {
-        let out = root_client(&self.socket())
-            .args(["-N", "-B", "--connect-timeout=2", "-e", query])
-            .output()
-            .map_err(|e| format!("cannot run mariadb: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
+        let mut client = root_client(&self.socket());
+        client_result(client.args(["-N", "-B", "--connect-timeout=2", "-e", query]))
     }
 
     /// A wsrep status variable (name without `wsrep_`).
