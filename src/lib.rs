@@ -11,7 +11,8 @@
 //! - [`checker`]: readiness/liveness rules (pure) and the probes that apply them;
 //! - [`haproxy`]: config rendering (pure) and the haproxy child that follows the leader;
 //! - [`status`]: `status`, `set-state` and the operator's one-shot commands;
-//! - [`restart_gate`]: `can-restart NAME` (IST, quorum, leader), pure.
+//! - [`restart_gate`]: `can-restart NAME` (IST, quorum, leader), pure;
+//! - [`files`], [`names`]: the lowest layer (atomic file writes, node-name validation).
 
 pub mod checker;
 pub mod cli;
