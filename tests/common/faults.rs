@@ -15,7 +15,7 @@ use mysql_async::prelude::Queryable;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// The seeded random source of a fault schedule: the same seed replays the same schedule.
+/// The seeded random source of a fault schedule: the same random seed replays the same schedule.
 pub struct Schedule {
     pub seed: u64,
     rng: StdRng,
