@@ -113,7 +113,7 @@ fn read_only_followers_across_a_switchover_and_stray_writes_flagged() {
         app_insert(&c, n).expect("the new leader accepts the app user at once");
         wait_until(
             "the old leader turns read-only",
-            Duration::from_secs(5),
+            Duration::from_secs(15),
             || app_insert(&c, l).is_err_and(|e| e.contains("read-only")),
         );
         println!(

@@ -211,7 +211,7 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
         node.state.current.leader = node.state.current.leader && last_status.is_some();
         if status.is_some() {
             let leader = node.state.current.leader;
-            apply_read_only(node, &mut followers, leader).await;
+            let _ = apply_read_only(node, &mut followers, leader).await;
         }
         node.state.write();
         // Next tick: 1 s, or at once when the leader key is deleted (campaign).
@@ -522,15 +522,19 @@ async fn tick(
         Handover::Nothing => {}
         Handover::Take(why) => {
             // Writable before haproxy can route here (put back at the end of the pass if
-            // the take-over fails).
-            apply_read_only(node, followers, true).await;
-            if take_over(node, &snap).await? {
+            // the take-over fails); not taken over while still read-only.
+            if !apply_read_only(node, followers, true).await {
+                info!(
+                    "switchover: read_only could not be turned off; trying again at the next pass"
+                );
+            } else if take_over(node, &snap).await? {
                 node.state.decision("switchover");
                 info!("became leader ({}): {why}", node.cfg.address);
                 node.state.current.leader = true;
                 return Ok(());
+            } else {
+                info!("switchover: the leader or the request changed meanwhile; re-deciding");
             }
-            info!("switchover: the leader or the request changed meanwhile; re-deciding");
         }
         Handover::Refuse(why) => {
             if refuse_switchover(node, &snap, &why).await? {
@@ -614,8 +618,11 @@ async fn campaign(
     woken_by: &str,
     followers: &mut Followers,
 ) -> Result<(), EtcdError> {
-    // Writable before haproxy can route here (put back at the end of the pass if it loses).
-    apply_read_only(node, followers, true).await;
+    // Writable before haproxy can route here (put back at the end of the pass if it loses);
+    // a node still read-only does not campaign (another can, or this one at the next pass).
+    if !apply_read_only(node, followers, true).await {
+        return Ok(());
+    }
     let key = node.etcd.keys.leader();
     if node
         .etcd
@@ -637,11 +644,13 @@ async fn campaign(
 /// `--read-only-followers`: `SET GLOBAL read_only` as root when what this loop last set
 /// differs from what `leader` asks for (`read_only::read_only_change`); one line per change.
 /// A failure (no root password, a statement that waited too long behind running
-/// transactions) is logged, throttled, and tried again at the next pass.
-async fn apply_read_only(node: &mut Node, followers: &mut Followers, leader: bool) {
+/// transactions) is logged, throttled, and tried again at the next pass. Returns false only
+/// when a `SET` was needed and failed (the node may then be read-only against what `leader`
+/// asks); without a root password nothing is ever set, so the node stays writable: true.
+async fn apply_read_only(node: &mut Node, followers: &mut Followers, leader: bool) -> bool {
     let Some(want) = read_only_change(node.cfg.opts.read_only_followers, leader, followers.set)
     else {
-        return;
+        return true;
     };
     let Some(password) = node.cfg.users.root_password.clone() else {
         let note = "--read-only-followers needs the root password (GALERA_ROOT_PASSWORD): \
@@ -649,7 +658,7 @@ async fn apply_read_only(node: &mut Node, followers: &mut Followers, leader: boo
         if node.notes.due(note) {
             warn!("{note}");
         }
-        return;
+        return true;
     };
     let root = crate::mysql::Credentials {
         user: Some("root".into()),
@@ -665,6 +674,7 @@ async fn apply_read_only(node: &mut Node, followers: &mut Followers, leader: boo
         Ok(()) => {
             followers.set = Some(want);
             info!("read_only={value}: this node is {why} (--read-only-followers)");
+            true
         }
         Err(e) => {
             followers.set = None;
@@ -672,6 +682,7 @@ async fn apply_read_only(node: &mut Node, followers: &mut Followers, leader: boo
             if node.notes.due(&note) {
                 warn!("{note}; trying again at the next pass");
             }
+            false
         }
     }
 }
