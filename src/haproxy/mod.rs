@@ -3,7 +3,11 @@
 //! - [`render`]: leader + backups (the other members, by name) + options → config text (pure;
 //!   built-in minijinja template);
 //! - [`process`]: the master-worker haproxy child, `haproxy -c`, reloads, the CLI sockets;
-//! - [`follow`]: the leader watch, the keep/apply decision (pure), persistence, signals;
+//! - [`follow`]: the follow loop (start, signals) and its parts: the leader watch
+//!   (`follow/view.rs`), the keep/apply decision (`follow/decision.rs`, pure), installing a
+//!   config (`follow/config.rs`), the reload bookkeeping (`follow/follower.rs`), the new
+//!   worker's health (`follow/health.rs`), ending the old leader's sessions
+//!   (`follow/sessions.rs`);
 //! - [`state`]: the files in `--run-dir` (last good config, status for the probe);
 //! - [`readiness`]: `haproxy readiness`, the exec probe of the haproxy container.
 
