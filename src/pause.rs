@@ -16,7 +16,7 @@ use anyhow::bail;
 
 use crate::cli::ConfigError;
 use crate::etcd::snapshot::{ClusterSnapshot, Pause};
-use crate::etcd::{absent, put_op, Etcd};
+use crate::etcd::{requests, Etcd};
 
 /// The longest pause accepted: longer is almost certainly a typo (`--for 30d` for 30m).
 pub const MAX_PAUSE: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -33,6 +33,18 @@ pub fn sentence(p: &Pause, now: i64) -> String {
         p.by,
         p.reason,
         humantime::format_duration(Duration::from_secs((p.until - now).max(0) as u64))
+    )
+}
+
+/// The same sentence with the end as a time, not a countdown: a line that stays the same while
+/// the pause lasts (the running loop says it again only when it changes).
+pub fn sentence_until(p: &Pause) -> String {
+    let until = std::time::UNIX_EPOCH + Duration::from_secs(p.until.max(0) as u64);
+    format!(
+        "paused by {} ({}) until {}",
+        p.by,
+        p.reason,
+        humantime::format_rfc3339_seconds(until)
     )
 }
 
@@ -105,17 +117,9 @@ pub async fn pause(
         until: now + duration.as_secs().max(1) as i64,
         lease: 0,
     };
-    let key = etcd.keys.pause();
     let lease = etcd.grant_lease(duration).await?;
     // A pause whose `until` passed but whose key etcd still keeps is replaced.
-    let when = match &snap.pause {
-        Some(_) => crate::etcd::unchanged_since(&key, snap.revision),
-        None => absent(&key),
-    };
-    let txn = etcd_client::Txn::new()
-        .when(vec![when])
-        .and_then(vec![put_op(&key, &serde_json::to_string(&p)?, Some(lease))]);
-    if !etcd.txn(txn).await?.succeeded {
+    if !requests::put_pause(etcd, &snap, &serde_json::to_string(&p)?, lease).await? {
         let _ = etcd.revoke_lease(lease).await;
         bail!("someone else paused or resumed meanwhile; nothing changed: run `galera-sidecar status`");
     }

@@ -13,7 +13,7 @@ use anyhow::bail;
 
 use crate::cli::ConfigError;
 use crate::etcd::snapshot::{ClusterSnapshot, SwitchoverRequest};
-use crate::etcd::{absent, put_op, Etcd};
+use crate::etcd::{requests, Etcd};
 
 /// The node leadership moves to, and the leader it moves from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,19 +181,12 @@ pub async fn switchover(
         lease: 0,
         mod_revision: 0,
     };
-    let k = &etcd.keys;
     // The request lives as long as this command waits (and a little longer, so the target
     // never reads a half-expired one): a command killed mid-wait leaves nothing behind.
     let lease = etcd.grant_lease(timeout + Duration::from_secs(2)).await?;
-    let leader = snap.leader.as_ref().map(|l| l.unchanged(&k.leader()));
-    let mut when = vec![absent_or_refused(etcd, &snap)];
-    when.extend(leader);
-    let txn = etcd_client::Txn::new().when(when).and_then(vec![put_op(
-        &k.switchover(),
-        &serde_json::to_string(&req)?,
-        Some(lease),
-    )]);
-    if !etcd.txn(txn).await?.succeeded {
+    let written =
+        requests::put_switchover_request(etcd, &snap, &serde_json::to_string(&req)?, lease).await?;
+    if !written {
         let _ = etcd.revoke_lease(lease).await;
         bail!("the leader or another switchover changed while the request was written; nothing moved: run switchover again");
     }
@@ -225,18 +218,6 @@ pub async fn switchover(
             target.from,
             target.name
         ),
-    }
-}
-
-/// Condition: no switchover under way (absent, or one whose target refused and left it to
-/// expire).
-fn absent_or_refused(etcd: &Etcd, snap: &ClusterSnapshot) -> etcd_client::Compare {
-    let key = etcd.keys.switchover();
-    match &snap.switchover {
-        Some(r) => {
-            etcd_client::Compare::mod_revision(key, etcd_client::CompareOp::Equal, r.mod_revision)
-        }
-        None => absent(&key),
     }
 }
 

@@ -6,7 +6,9 @@
 //!   (compare-and-set of `state`, create-if-absent, multi-put, lock-guarded writes);
 //! - [`lease`]: leases kept alive in the background, with lost-lease detection;
 //! - [`lock`]: the membership lock (`P/lock`) and its fencing token;
-//! - [`watch`]: a watch that survives reconnects, compaction and a replaced etcd.
+//! - [`watch`]: a watch that survives reconnects, compaction and a replaced etcd;
+//! - [`store`], [`startup`], [`requests`]: the writes as domain operations, each with its
+//!   fence (the running loop's, the startup sequence's, the operator commands').
 //!
 //! Every call has a timeout. Only transient errors (unreachable, timeout, leader lost) are
 //! retried; a failed compare or a missing key is an answer, not an error.
@@ -14,7 +16,10 @@
 pub mod keys;
 pub mod lease;
 pub mod lock;
+pub mod requests;
 pub mod snapshot;
+pub mod startup;
+pub mod store;
 pub mod watch;
 
 use std::future::Future;

@@ -174,7 +174,6 @@ async fn healed_locked(
         Duration::from_secs(5),
     )
     .await?;
-    node.state.decision("heal-in-place");
     info!("healed in place: {me} is the Primary Component again at {position}; the other members re-merge");
     Ok(true)
 }

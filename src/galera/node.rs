@@ -13,7 +13,8 @@ use super::mysqld::Reaper;
 use crate::checker::state_file::{EtcdView, Phase, StateFile};
 use crate::cli::{ConfigError, GaleraOpts, GlobalOpts};
 use crate::etcd::snapshot::{CensusEntry, Fork};
-use crate::etcd::{delete_op, put_op, ClusterSnapshot, Etcd, EtcdConfig, EtcdError, Lease};
+use crate::etcd::store::Registration;
+use crate::etcd::{ClusterSnapshot, Etcd, EtcdConfig, EtcdError, Lease};
 use crate::mysql::{Credentials, Endpoint};
 use crate::position::Position;
 
@@ -311,15 +312,11 @@ impl Node {
 
     /// Write this node's census entry under its lease.
     pub async fn publish_census(&mut self, entry: CensusEntry) -> Result<(), EtcdError> {
-        let value = serde_json::to_string(&entry).unwrap_or_default();
+        let lease = self.lease.id();
         self.etcd
-            .put(
-                &self.etcd.keys.census(&self.cfg.name),
-                &value,
-                Some(self.lease.id()),
-            )
+            .publish_census(&self.cfg.name, &entry, lease)
             .await?;
-        self.census = Some((self.lease.id(), entry));
+        self.census = Some((lease, entry));
         Ok(())
     }
 
@@ -331,48 +328,22 @@ impl Node {
         snap: &ClusterSnapshot,
         census: Option<CensusEntry>,
     ) -> Result<(), EtcdError> {
-        let k = &self.etcd.keys;
-        let me = &self.cfg.name;
-        let mut ops = vec![];
-        let census =
+        let me = self.cfg.name.clone();
+        let lease = self.lease.id();
+        let mut r = Registration::needed(snap, &me, &self.cfg.address, lease);
+        r.census =
             census.filter(|c| self.census_due(Some(snap), c, Some(super::steady::CENSUS_REFRESH)));
-        if let Some(c) = &census {
-            ops.push(put_op(
-                &k.census(me),
-                &serde_json::to_string(c).unwrap_or_default(),
-                Some(self.lease.id()),
-            ));
-        }
-        let current = snap.nodes.get(me);
-        if current.map(|n| (n.address.as_str(), n.lease))
-            != Some((self.cfg.address.as_str(), self.lease.id()))
+        if !self
+            .etcd
+            .register(&me, &self.cfg.address, lease, &r)
+            .await?
         {
-            ops.push(put_op(
-                &k.node(me),
-                &self.cfg.address,
-                Some(self.lease.id()),
-            ));
-        }
-        if snap.members.get(me) != Some(&self.cfg.address) {
-            ops.push(put_op(&k.member(me), &self.cfg.address, None));
-        }
-        if snap.queue.contains_key(me) {
-            ops.push(delete_op(&k.queue(me)));
-            ops.push(delete_op(&k.seqno(me)));
-            ops.push(delete_op(&k.position(me)));
-        }
-        if snap.refused.contains_key(me) {
-            ops.push(delete_op(&k.refused(me)));
-        }
-        if ops.is_empty() {
             return Ok(());
         }
-        let only_census = census.is_some() && ops.len() == 1;
-        self.etcd.txn(etcd_client::Txn::new().and_then(ops)).await?;
-        if let Some(c) = census {
-            self.census = Some((self.lease.id(), c));
+        if let Some(c) = r.census.take() {
+            self.census = Some((lease, c));
         }
-        if !only_census {
+        if r.registers() {
             info!("registered nodes/{me} = {}", self.cfg.address);
         }
         Ok(())
@@ -386,7 +357,7 @@ impl Node {
             .get(me)
             .is_some_and(|n| n.lease == self.lease.id())
         {
-            self.etcd.delete(&self.etcd.keys.node(me)).await?;
+            self.etcd.deregister(me).await?;
             info!("deregistered nodes/{me}: {why}");
         }
         Ok(())
@@ -399,31 +370,16 @@ impl Node {
         let k = self.etcd.keys.clone();
         let me = self.cfg.name.clone();
         for key in k.owned_by(&me) {
-            if let Some(kv) = self.etcd.get(&key).await? {
-                if kv.lease != 0 && kv.lease != self.lease.id() {
-                    let txn = etcd_client::Txn::new()
-                        .when(vec![etcd_client::Compare::mod_revision(
-                            key.clone(),
-                            etcd_client::CompareOp::Equal,
-                            kv.mod_revision,
-                        )])
-                        .and_then(vec![delete_op(&key)]);
-                    if self.etcd.txn(txn).await?.succeeded {
-                        info!("removed {key} left by an earlier run of {me}");
-                    }
-                }
+            if self.etcd.delete_left_over(&key, self.lease.id()).await? {
+                info!("removed {key} left by an earlier run of {me}");
             }
         }
         if let Some(l) = &snap.leader {
-            if l.address == self.cfg.address
-                || snap.nodes.get(&me).is_some_and(|n| n.lease == l.lease)
+            if (l.address == self.cfg.address
+                || snap.nodes.get(&me).is_some_and(|n| n.lease == l.lease))
+                && self.etcd.resign(l).await?
             {
-                let txn = etcd_client::Txn::new()
-                    .when(vec![l.unchanged(&k.leader())])
-                    .and_then(vec![delete_op(&k.leader())]);
-                if self.etcd.txn(txn).await?.succeeded {
-                    info!("removed a leader key left by an earlier run of {me}");
-                }
+                info!("removed a leader key left by an earlier run of {me}");
             }
         }
         Ok(())

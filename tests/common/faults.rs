@@ -1,4 +1,4 @@
-//! Fault-injection helpers for `tests/faults.rs`: the seeded schedule's random source, a network
+//! Fault-injection helpers for `tests/faults.rs`: the schedule's random source (a random seed), a network
 //! partition made with nftables (deleted on drop, so also when a test panics), a background
 //! writer that commits numbered rows through haproxy and records every acknowledged commit, and
 //! a background sampler that watches every node's wsrep view for a second Primary Component.
