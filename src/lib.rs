@@ -12,6 +12,7 @@
 //! - [`haproxy`]: config rendering (pure) and the haproxy child that follows the leader;
 //! - [`status`]: `status`, `set-state` and the operator's one-shot commands;
 //! - [`restart_gate`]: `can-restart NAME` (IST, quorum, leader), pure;
+//! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token for each service;
 //! - [`files`], [`names`]: the lowest layer (atomic file writes, node-name validation).
 
 pub mod checker;
@@ -28,5 +29,6 @@ pub mod pause;
 pub mod position;
 pub mod restart_gate;
 pub mod secrets;
+pub mod shutdown;
 pub mod status;
 pub mod switchover;

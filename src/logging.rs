@@ -52,10 +52,55 @@ impl Throttle {
     }
 }
 
+/// A periodic line for a wait that goes on: due at most once per `every`. [`Every::now`] is
+/// due at once (then every `every`), [`Every::after`] only once `every` has passed.
+#[derive(Debug)]
+pub struct Every {
+    every: std::time::Duration,
+    last: Option<std::time::Instant>,
+}
+
+impl Every {
+    /// Due at the first call.
+    pub fn now(every: std::time::Duration) -> Self {
+        Every { every, last: None }
+    }
+
+    /// First due once `every` has passed.
+    pub fn after(every: std::time::Duration) -> Self {
+        Every {
+            every,
+            last: Some(std::time::Instant::now()),
+        }
+    }
+
+    /// Whether to say it now (and remember that it was said when so).
+    pub fn due(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let due = self.last.is_none_or(|t| now.duration_since(t) >= self.every);
+        if due {
+            self.last = Some(now);
+        }
+        due
+    }
+}
+
 #[cfg(test)]
 mod throttle_tests {
-    use super::Throttle;
+    use super::{Every, Throttle};
     use std::time::Duration;
+
+    #[test]
+    fn every_is_due_at_its_pace() {
+        let mut at_once = Every::now(Duration::from_secs(3600));
+        assert!(at_once.due());
+        assert!(!at_once.due(), "not again inside the interval");
+        let mut later = Every::after(Duration::from_secs(3600));
+        assert!(!later.due(), "not before the first interval passed");
+        let mut fast = Every::after(Duration::ZERO);
+        assert!(fast.due());
+        assert!(fast.due());
+    }
 
     #[test]
     fn says_a_new_message_at_once_and_a_repeat_only_after_the_interval() {

@@ -200,24 +200,9 @@ fn router(s: Arc<Server>) -> Router {
         .with_state(s)
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut t), Ok(mut i)) => {
-            tokio::select! {
-                _ = t.recv() => {}
-                _ = i.recv() => {}
-            }
-        }
-        _ => std::future::pending::<()>().await,
-    }
-}
-
 /// Serve until SIGTERM/SIGINT.
 pub async fn serve(prober: Prober, listen: SocketAddr) -> anyhow::Result<u8> {
+    let shutdown = crate::shutdown::on_terminate()?;
     let request_timeout = prober.timeout + Duration::from_secs(1);
     let server = Arc::new(Server {
         prober,
@@ -238,7 +223,7 @@ pub async fn serve(prober: Prober, listen: SocketAddr) -> anyhow::Result<u8> {
     })?;
     info!("checker serving /readiness, /liveness, /metrics on {listen}");
     axum::serve(listener, router(server))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(|e| anyhow::anyhow!("serving on {listen}: {e}"))?;
     Ok(0)

@@ -14,6 +14,7 @@
 //! - [`node`]: the shared context (config, etcd session, lease, state file);
 //! - [`run`]: the sequence up to a running mariadbd; [`steady`]: the running loop and drain.
 
+pub mod bounds;
 pub mod branches;
 pub mod datadir;
 pub mod grastate;
@@ -36,7 +37,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::checker::state_file::Phase;
@@ -55,9 +56,9 @@ pub async fn main(global: &GlobalOpts, opts: &GaleraOpts) -> anyhow::Result<u8> 
         cfg.opts.datadir.display()
     );
     let reaper = mysqld::Reaper::start()?;
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = crate::shutdown::on_terminate()?;
     let (fwd_tx, mut fwd_rx) = tokio::sync::mpsc::channel::<Signal>(8);
-    spawn_signal_handlers(stop_tx, fwd_tx)?;
+    spawn_signal_forwarders(fwd_tx)?;
     // What the previous run left for the probes says when mariadbd was last seen up.
     let previous_alive = match crate::checker::state_file::StateFile::read(&cfg.opts.state_dir) {
         Ok(Some(prev))
@@ -77,12 +78,12 @@ pub async fn main(global: &GlobalOpts, opts: &GaleraOpts) -> anyhow::Result<u8> 
     // unreachable etcd may show at the connect or at the lease grant. Keep trying (mariadbd is
     // not running yet, nothing is lost by waiting), with a log line, and stop on SIGTERM.
     let Some(etcd) =
-        until_etcd_answers(&stop_rx, || Etcd::connect(&cfg.etcd, &cfg.cluster_name)).await?
+        until_etcd_answers(&stop, || Etcd::connect(&cfg.etcd, &cfg.cluster_name)).await?
     else {
         state.phase(Phase::Stopping, "stopped before etcd answered");
         return Ok(0);
     };
-    let Some(lease) = until_etcd_answers(&stop_rx, || Lease::grant(&etcd, cfg.lease_ttl())).await?
+    let Some(lease) = until_etcd_answers(&stop, || Lease::grant(&etcd, cfg.lease_ttl())).await?
     else {
         state.phase(Phase::Stopping, "stopped before etcd answered");
         return Ok(0);
@@ -93,7 +94,7 @@ pub async fn main(global: &GlobalOpts, opts: &GaleraOpts) -> anyhow::Result<u8> 
         lease,
         reaper,
         state,
-        shutdown: stop_rx,
+        shutdown: stop,
         previous_alive,
         position_since: previous_alive.unwrap_or_else(crate::etcd::unix_now),
         census: None,
@@ -113,7 +114,7 @@ pub async fn main(global: &GlobalOpts, opts: &GaleraOpts) -> anyhow::Result<u8> 
 
 /// Retry `f` while etcd is unreachable (a log line every 5 attempts); `None` on shutdown.
 async fn until_etcd_answers<T, F, Fut>(
-    stop: &watch::Receiver<bool>,
+    stop: &CancellationToken,
     mut f: F,
 ) -> anyhow::Result<Option<T>>
 where
@@ -133,12 +134,11 @@ where
                     );
                 }
                 attempt += 1;
-                let mut rx = stop.clone();
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = rx.changed() => {}
+                    _ = stop.cancelled() => {}
                 }
-                if *stop.borrow() {
+                if stop.is_cancelled() {
                     info!("stopped before etcd answered; nothing to clean up");
                     return Ok(None);
                 }
@@ -191,20 +191,15 @@ async fn sequence(
     }
 }
 
-fn spawn_signal_handlers(
-    stop: watch::Sender<bool>,
-    fwd: tokio::sync::mpsc::Sender<Signal>,
-) -> std::io::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+/// SIGHUP, SIGUSR1 and SIGUSR2 are mariadbd's: handed to `fwd` for it (SIGTERM and SIGINT
+/// are the shutdown's, `crate::shutdown`).
+fn spawn_signal_forwarders(fwd: tokio::sync::mpsc::Sender<Signal>) -> std::io::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = term.recv() => { info!("SIGTERM received"); let _ = stop.send(true); }
-                _ = int.recv() => { info!("SIGINT received"); let _ = stop.send(true); }
                 _ = hup.recv() => { let _ = fwd.send(Signal::SIGHUP).await; }
                 _ = usr1.recv() => { let _ = fwd.send(Signal::SIGUSR1).await; }
                 _ = usr2.recv() => { let _ = fwd.send(Signal::SIGUSR2).await; }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::datadir::{Binaries, Users};
@@ -158,7 +158,7 @@ pub struct Node {
     pub lease: Lease,
     pub reaper: Reaper,
     pub state: StateWriter,
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: CancellationToken,
     /// When the previous run of this entrypoint last saw mariadbd up (from the state file it
     /// left), to let peers evict that incarnation before rejoining after an unclean stop.
     pub previous_alive: Option<i64>,
@@ -207,7 +207,7 @@ impl Node {
     }
 
     pub fn stopping(&self) -> bool {
-        *self.shutdown.borrow()
+        self.shutdown.is_cancelled()
     }
 
     /// Sleep `d`, or less if shutdown is requested. Returns true when shutting down.
@@ -215,10 +215,9 @@ impl Node {
         if self.stopping() {
             return true;
         }
-        let mut rx = self.shutdown.clone();
         tokio::select! {
             _ = tokio::time::sleep(d) => {}
-            _ = rx.changed() => {}
+            _ = self.shutdown.cancelled() => {}
         }
         self.stopping()
     }
@@ -226,7 +225,7 @@ impl Node {
     /// A snapshot, retried while etcd is unreachable (a log line every few seconds).
     pub async fn snapshot(&mut self) -> Result<ClusterSnapshot, EtcdError> {
         let start = tokio::time::Instant::now();
-        let mut last_log = start;
+        let mut say = crate::logging::Every::now(super::bounds::SAY_EVERY);
         loop {
             match self.etcd.snapshot().await {
                 Ok(s) => {
@@ -235,14 +234,13 @@ impl Node {
                 }
                 Err(e) if e.is_transient() && !self.stopping() => {
                     self.state.etcd_error();
-                    if last_log.elapsed() >= Duration::from_secs(5) || last_log == start {
+                    if say.due() {
                         warn!(
                             "etcd unavailable for {:.0?}: {e}; retrying",
                             start.elapsed()
                         );
-                        last_log = tokio::time::Instant::now();
                     }
-                    self.pause(Duration::from_secs(1)).await;
+                    self.pause(super::bounds::PASS).await;
                 }
                 Err(e) => return Err(e),
             }

@@ -179,7 +179,7 @@ pub(super) async fn bootstrap_locked(
     let (mut child, _marks) = start_mysqld(node, &args)?;
     // Wait until Synced (bounded; a log line every 5 s), then record uuid, node, member.
     let start = tokio::time::Instant::now();
-    let mut last_log = start;
+    let mut say = crate::logging::Every::after(crate::galera::bounds::SAY_EVERY);
     // As the Secret's monitor user, re-applied as root when it was rotated while every node
     // was down (the bootstrapped node is the first to see the new Secret).
     let mut monitor = crate::galera::monitor::MonitorSession::default();
@@ -187,25 +187,29 @@ pub(super) async fn bootstrap_locked(
         if let Some(code) = child.try_code() {
             anyhow::bail!("mariadbd exited with status {code} while bootstrapping");
         }
-        match monitor.status(node, Duration::from_secs(2)).await {
+        match monitor
+            .status(node, crate::galera::bounds::STATUS_QUERY)
+            .await
+        {
             Ok(s) if s.is_synced() && s.is_primary() => break s,
-            Ok(s) if last_log.elapsed() >= Duration::from_secs(5) => {
+            Ok(s) if say.due() => {
                 info!(
                     "bootstrap: waiting for Synced ({} / {})",
                     s.local_state_comment(),
                     s.cluster_status()
                 );
-                last_log = tokio::time::Instant::now();
             }
-            Err(e) if last_log.elapsed() >= Duration::from_secs(5) => {
+            Err(e) if say.due() => {
                 info!("bootstrap: waiting for mariadbd to answer ({e})");
-                last_log = tokio::time::Instant::now();
             }
             _ => {}
         }
-        if start.elapsed() > Duration::from_secs(600) {
+        if start.elapsed() > crate::galera::bounds::BOOTSTRAP_SYNCED {
             let _ = child.stop(node.cfg.opts.stop_timeout).await;
-            anyhow::bail!("bootstrapped mariadbd not Synced after 10 minutes; stopped it");
+            anyhow::bail!(
+                "bootstrapped mariadbd not Synced after {:?}; stopped it",
+                crate::galera::bounds::BOOTSTRAP_SYNCED
+            );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
@@ -248,7 +252,7 @@ pub(super) async fn bootstrap_locked(
         )),
     );
     let start = tokio::time::Instant::now();
-    let mut last_log = start - Duration::from_secs(60);
+    let mut say = crate::logging::Every::now(crate::galera::bounds::SAY_EVERY);
     loop {
         match record_bootstrap(
             node,
@@ -264,18 +268,17 @@ pub(super) async fn bootstrap_locked(
                 break;
             }
             Err(e) => {
-                if last_log.elapsed() >= Duration::from_secs(5) {
+                if say.due() {
                     warn!("bootstrap of {me} is Synced but recording it in etcd failed ({e:#}); mariadbd keeps running, retrying");
-                    last_log = tokio::time::Instant::now();
-                }
+                    }
                 if node.stopping() || child.try_code().is_some() {
                     break;
                 }
-                if start.elapsed() >= Duration::from_secs(120) {
+                if start.elapsed() >= crate::galera::bounds::RECORD_BOOTSTRAP {
                     warn!("bootstrap of {me}: etcd still failing after {:.0?}; the running loop registers when it answers", start.elapsed());
                     break;
                 }
-                node.pause(Duration::from_secs(1)).await;
+                node.pause(crate::galera::bounds::PASS).await;
             }
         }
     }

@@ -122,7 +122,7 @@ pub(super) async fn join_locked(
     // Hold the lock until the joiner is in the Primary Component or Synced — bounded.
     let hold = node.cfg.opts.lock_hold_timeout;
     let start = tokio::time::Instant::now();
-    let mut last_log = start;
+    let mut say = crate::logging::Every::after(crate::galera::bounds::SAY_EVERY);
     loop {
         if *marks.borrow() >= LogMark::InPrimary {
             info!(
@@ -159,12 +159,11 @@ pub(super) async fn join_locked(
             warn!("joiner not in the Primary Component after {hold:?}; releasing the lock anyway (the join continues)");
             break;
         }
-        if last_log.elapsed() >= Duration::from_secs(5) {
+        if say.due() {
             info!(
                 "waiting for the joiner to reach the Primary Component ({:.0?})",
                 start.elapsed()
             );
-            last_log = tokio::time::Instant::now();
         }
         tokio::select! {
             _ = marks.changed() => {}

@@ -31,7 +31,6 @@ use self::queue::{queue, QueueOutcome};
 use self::refused::refused;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use tracing::{info, warn};
 
@@ -59,7 +58,7 @@ pub async fn start(
     mut position: Position,
     needs_check: bool,
 ) -> anyhow::Result<Started> {
-    let mut said = crate::logging::Throttle::new(Duration::from_secs(10));
+    let mut said = crate::logging::Throttle::new(crate::galera::bounds::DECISION_SAY_EVERY);
     let mut refusal: Option<String> = None;
     if needs_check {
         let snap = node.snapshot().await?;
@@ -110,9 +109,9 @@ pub async fn start(
             };
             last_snap = Some(snap.clone());
             let sentence = plan.sentence();
+            node.state.decision(plan.kind());
             if said.due(&sentence) {
                 info!("{sentence}");
-                node.state.decision(plan.kind());
             }
             act(node, plan, &snap, &mut position, &mut refusal).await
         };
@@ -153,7 +152,7 @@ pub(super) async fn act(
         Plan::Fail { reason } => anyhow::bail!(reason),
         Plan::Wait { reason } | Plan::WaitForRegistered { reason } => {
             node.state.phase(Phase::WaitingLock, reason);
-            node.pause(Duration::from_secs(1)).await;
+            node.pause(crate::galera::bounds::PASS).await;
         }
         Plan::Refuse { reason } => {
             if refused(node, &reason, position).await? {
@@ -295,9 +294,9 @@ pub(super) async fn take_lock(node: &mut Node) -> anyhow::Result<Option<lock::Lo
         &node.etcd,
         &node.cfg.name,
         node.lease.id(),
-        Duration::from_secs(600),
+        crate::galera::bounds::LOCK_WAIT,
     );
-    let mut rx = node.shutdown.clone();
+    let shutdown = node.shutdown.clone();
     tokio::select! {
         r = fut => match r {
             Ok(g) => Ok(Some(g)),
@@ -307,7 +306,7 @@ pub(super) async fn take_lock(node: &mut Node) -> anyhow::Result<Option<lock::Lo
             }
             Err(lock::LockError::Etcd(e)) => Err(e.into()),
         },
-        _ = rx.changed() => Ok(None),
+        _ = shutdown.cancelled() => Ok(None),
     }
 }
 

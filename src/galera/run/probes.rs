@@ -36,7 +36,7 @@ pub(super) async fn probe_registered(node: &Node, snap: &ClusterSnapshot) -> BTr
         .iter()
         .filter(|(n, _)| **n != node.cfg.name)
         .map(|(n, e)| async move {
-            answers(&e.address, port, Duration::from_secs(1))
+            answers(&e.address, port, crate::galera::bounds::PORT_PROBE)
                 .await
                 .then(|| n.clone())
         });
@@ -60,7 +60,7 @@ pub(super) async fn probe_members(node: &Node, snap: &ClusterSnapshot) -> Vec<St
         .into_iter()
         .filter(|(n, a)| *n != me && *a != mine)
         .map(|(n, a)| async move {
-            answers(&a, port, Duration::from_secs(1))
+            answers(&a, port, crate::galera::bounds::PORT_PROBE)
                 .await
                 .then(|| format!("{n} ({a})"))
         });
@@ -78,7 +78,7 @@ pub(super) async fn probe_peers(node: &Node) -> Vec<String> {
         .iter()
         .filter(|p| **p != me)
         .map(|p| async move {
-            answers(p, port, Duration::from_secs(1))
+            answers(p, port, crate::galera::bounds::PORT_PROBE)
                 .await
                 .then(|| p.clone())
         });

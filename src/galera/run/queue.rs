@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::etcd::startup::Replacing;
-use std::time::Duration;
 
 use tracing::info;
 
@@ -27,7 +26,7 @@ pub(super) async fn queue(node: &mut Node, position: &Position) -> anyhow::Resul
     let me = node.cfg.name.clone();
     let k = node.etcd.keys.clone();
     let mut queued_lease = 0;
-    let mut said = crate::logging::Throttle::new(Duration::from_secs(5));
+    let mut said = crate::logging::Throttle::new(crate::galera::bounds::SAY_EVERY);
     loop {
         if node.stopping() {
             return Ok(QueueOutcome::Again);
@@ -162,6 +161,6 @@ pub(super) async fn queue(node: &mut Node, position: &Position) -> anyhow::Resul
             info!("{sentence}");
             node.state.phase(Phase::Queued, sentence);
         }
-        node.pause(Duration::from_secs(1)).await;
+        node.pause(crate::galera::bounds::PASS).await;
     }
 }

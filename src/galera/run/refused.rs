@@ -25,7 +25,7 @@ pub(super) async fn refused(
     let me = node.cfg.name.clone();
     warn!("refusing to start: {reason}");
     node.state.phase(Phase::Refused, reason);
-    let mut last_log = tokio::time::Instant::now();
+    let mut say = crate::logging::Every::after(crate::galera::bounds::REFUSED_SAY_EVERY);
     let mut last_ignored = String::new();
     // The refusal as published: the reason, plus why a valid resync cannot keep the datadir.
     let mut published = reason.to_string();
@@ -49,7 +49,9 @@ pub(super) async fn refused(
                     .map(|r| (r.discard, r.issued_at))
                     .unwrap_or_default();
                 let recent = keep_checked.is_some_and(|(i, t)| {
-                    i == issued && !discard && t.elapsed() < Duration::from_secs(30)
+                    i == issued
+                        && !discard
+                        && t.elapsed() < crate::galera::bounds::REFUSED_SAY_EVERY
                 });
                 if !recent {
                     match resync_datadir(node, &snap, position, reason, discard, &why).await? {
@@ -72,9 +74,8 @@ pub(super) async fn refused(
             }
             Verdict::Refuse(_) | Verdict::Wait(_) => published = reason.to_string(),
         }
-        if last_log.elapsed() >= Duration::from_secs(30) {
+        if say.due() {
             warn!("still refusing: {reason}");
-            last_log = tokio::time::Instant::now();
         }
         if node.pause(Duration::from_secs(2)).await {
             return Ok(false);

@@ -285,7 +285,14 @@ async fn apply_read_only(node: &mut Node, followers: &mut Followers, leader: boo
         ("OFF", "the leader (or about to be)")
     };
     let sql = format!("SET GLOBAL read_only={value}");
-    match crate::mysql::execute(&node.cfg.endpoint, &root, &sql, Duration::from_secs(2)).await {
+    match crate::mysql::execute(
+        &node.cfg.endpoint,
+        &root,
+        &sql,
+        crate::galera::bounds::STATUS_QUERY,
+    )
+    .await
+    {
         Ok(()) => {
             followers.set = Some(want);
             info!("read_only={value}: this node is {why} (--read-only-followers)");

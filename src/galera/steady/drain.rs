@@ -112,15 +112,18 @@ pub(super) async fn drain_and_stop(node: &mut Node, child: &mut ChildProc) -> an
 /// until restarting this node would rejoin by IST and keep quorum (`restart_gate`), with this
 /// node's live position; says what it waits for every few seconds.
 async fn wait_for_ist(node: &mut Node, bound: Duration) {
-    const SAY_EVERY: Duration = Duration::from_secs(5);
+    use crate::galera::bounds::SAY_EVERY;
     let start = tokio::time::Instant::now();
     let me = node.cfg.name.clone();
     let mut said: Option<tokio::time::Instant> = None;
     loop {
-        let live =
-            crate::mysql::wsrep_status(&node.cfg.endpoint, &node.cfg.creds, Duration::from_secs(2))
-                .await
-                .ok();
+        let live = crate::mysql::wsrep_status(
+            &node.cfg.endpoint,
+            &node.cfg.creds,
+            crate::galera::bounds::STATUS_QUERY,
+        )
+        .await
+        .ok();
         let why = match node.etcd.snapshot().await {
             Ok(mut snap) => {
                 if live.is_some() {

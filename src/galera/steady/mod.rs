@@ -123,10 +123,10 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
         }
         node.state.write();
         // Next pass: 1 s, or at once when a key changes (a deleted leader key: a campaign).
-        let mut rx = node.shutdown.clone();
+        let shutdown = node.shutdown.clone();
         woken_by = tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => "the periodic check",
-            _ = rx.changed() => "shutdown",
+            _ = tokio::time::sleep(crate::galera::bounds::PASS) => "the periodic check",
+            _ = shutdown.cancelled() => "shutdown",
             _ = child.wait() => "mariadbd's exit",
             ev = events.recv() => {
                 let leader_key = node.etcd.keys.leader();
@@ -227,7 +227,11 @@ async fn observe(
     woken_by: &str,
 ) -> Observation {
     // Local status (bounded), as the monitor user of the Secret (re-applied when rotated).
-    let status = match local.monitor.status(node, Duration::from_secs(2)).await {
+    let status = match local
+        .monitor
+        .status(node, crate::galera::bounds::STATUS_QUERY)
+        .await
+    {
         Ok(s) => {
             local.sql_failures = 0;
             Some(s)

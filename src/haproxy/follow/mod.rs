@@ -51,7 +51,6 @@ mod view;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
@@ -101,8 +100,7 @@ fn prepare_dirs(opts: &HaproxyOpts) -> Result<(), ConfigError> {
 /// Run the sidecar until SIGTERM (exit 0) or haproxy's death (error).
 pub async fn run(global: &GlobalOpts, opts: &HaproxyOpts) -> anyhow::Result<u8> {
     // Signals first: a SIGTERM during start must still stop haproxy cleanly.
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let shutdown = crate::shutdown::on_terminate()?;
     prepare_dirs(opts)?;
     let paths = Paths::new(&opts.run_dir);
     let render_opts = render_options(opts, &paths);
@@ -220,13 +218,8 @@ pub async fn run(global: &GlobalOpts, opts: &HaproxyOpts) -> anyhow::Result<u8> 
                 Some(view) => f.on_view(view).await,
                 None => bail!("the etcd watch task ended"),
             },
-            _ = term.recv() => {
-                info!("SIGTERM: stopping haproxy");
-                f.haproxy.stop(opts.stop_timeout).await;
-                return Ok(0);
-            }
-            _ = int.recv() => {
-                info!("SIGINT: stopping haproxy");
+            _ = shutdown.cancelled() => {
+                info!("stopping haproxy");
                 f.haproxy.stop(opts.stop_timeout).await;
                 return Ok(0);
             }

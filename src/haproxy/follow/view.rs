@@ -64,17 +64,16 @@ pub fn update_view(view: &mut EtcdView, keys: &Keys, ev: &WatchEvent) -> bool {
 pub(super) async fn etcd_task(cfg: EtcdConfig, cluster: String, tx: mpsc::Sender<EtcdView>) {
     let mut backoff = Duration::from_millis(200);
     let started = tokio::time::Instant::now();
-    let mut last_log: Option<tokio::time::Instant> = None;
+    let mut say = crate::logging::Every::now(Duration::from_secs(10));
     let etcd = loop {
         match Etcd::connect(&cfg, &cluster).await {
             Ok(e) => break e,
             Err(e) => {
-                if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                if say.due() {
                     warn!(
                         "cannot connect to etcd ({e}); haproxy keeps its config; retrying (for {:.0?})",
                         started.elapsed()
                     );
-                    last_log = Some(tokio::time::Instant::now());
                 }
                 if tx.is_closed() {
                     return;
