@@ -11,7 +11,8 @@ use etcd_client::{EventType, WatchOptions};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::{kv_from, Etcd, RawKv};
+use super::client::kv_from;
+use super::{Etcd, RawKv};
 
 /// What a watch reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub fn watch(etcd: Etcd, key: String, prefix: bool) -> mpsc::Receiver<WatchEvent
 async fn run(etcd: Etcd, key: String, prefix: bool, tx: mpsc::Sender<WatchEvent>) {
     let mut backoff = Duration::from_millis(200);
     let mut failing_since: Option<tokio::time::Instant> = None;
-    let mut last_log = tokio::time::Instant::now() - Duration::from_secs(60);
+    let mut say = crate::logging::Every::now(Duration::from_secs(10));
     loop {
         // 1. Read the current value(s).
         let read = etcd.get_range(&key, prefix).await;
@@ -46,12 +47,11 @@ async fn run(etcd: Etcd, key: String, prefix: bool, tx: mpsc::Sender<WatchEvent>
             Ok(r) => r,
             Err(e) => {
                 let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
-                if last_log.elapsed() >= Duration::from_secs(10) {
+                if say.due() {
                     warn!(
                         "watch {key}: cannot read ({e}); retrying, failing for {:.0?}",
                         since.elapsed()
                     );
-                    last_log = tokio::time::Instant::now();
                 }
                 if tx.is_closed() {
                     return;
