@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use galera_sidecar::etcd::snapshot::StateValue;
+use galera_sidecar::etcd::{ClusterSnapshot, ClusterState, Etcd};
+
 use super::etcd::EtcdServer;
 use super::{bin, wait_until};
 
@@ -364,15 +367,29 @@ impl Cluster {
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
     }
 
-    pub fn state(&self) -> Option<String> {
-        self.status()["state"].as_str().map(str::to_string)
+    /// The cluster's keys in etcd, read with the library (one snapshot: the state and the
+    /// registrations it shows agree); `None` while etcd does not answer.
+    pub fn snapshot(&self) -> Option<ClusterSnapshot> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async {
+            let etcd = Etcd::connect(&self.etcd.config(), &self.name).await.ok()?;
+            etcd.snapshot().await.ok()
+        })
     }
 
+    pub fn state(&self) -> Option<String> {
+        match self.snapshot()?.state? {
+            StateValue::Known(s) => Some(s.as_str().to_string()),
+            StateValue::Invalid(v) => Some(v),
+        }
+    }
+
+    /// Nodes registered (`nodes/`), as `status` counts them.
     pub fn registered(&self) -> usize {
-        self.status()["members"]
-            .as_array()
-            .map(|m| m.iter().filter(|r| r["registered"] == true).count())
-            .unwrap_or(0)
+        self.snapshot().map(|s| s.nodes.len()).unwrap_or(0)
     }
 
     /// Wait until STEADY with `n` nodes registered and Synced.
@@ -380,7 +397,11 @@ impl Cluster {
         wait_until(
             &format!("STEADY with {n} registered nodes"),
             timeout,
-            || self.state().as_deref() == Some("STEADY") && self.registered() == n,
+            || {
+                self.snapshot().is_some_and(|s| {
+                    s.known_state() == Some(ClusterState::Steady) && s.nodes.len() == n
+                })
+            },
         );
     }
 
@@ -605,7 +626,10 @@ impl Cluster {
     pub fn wait_steady_restarting(&mut self, n: usize, timeout: Duration) {
         let start = Instant::now();
         while start.elapsed() < timeout {
-            if self.state().as_deref() == Some("STEADY") && self.registered() == n {
+            let steady = self.snapshot().is_some_and(|s| {
+                s.known_state() == Some(ClusterState::Steady) && s.nodes.len() == n
+            });
+            if steady {
                 return;
             }
             self.restart_exited();

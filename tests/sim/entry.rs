@@ -1,4 +1,4 @@
-//! The entrypoint's startup sequence (`run.rs`), one loop iteration per simulated step:
+//! The entrypoint's startup sequence (`galera/run/`), one loop iteration per simulated step:
 //! decide, take the lock, join or bootstrap under it (fenced); the recovery loops are in
 //! [`super::queue`].
 //! Every etcd round trip that the product makes separately is a separate step where it

@@ -1,5 +1,5 @@
-//! A simulated node: its datadir, its entrypoint's state (mirroring `run.rs`: the decision
-//! loop, the lock, the fenced bootstrap, the queue, the refusal; then `steady.rs`), its lease
+//! A simulated node: its datadir, its entrypoint's state (mirroring `galera/run/`: the decision
+//! loop, the lock, the fenced bootstrap, the queue, the refusal; then `galera/steady/`), its lease
 //! and what its state file says. Process start and exit live here too.
 
 use std::rc::Rc;

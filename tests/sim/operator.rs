@@ -1,4 +1,4 @@
-//! The operator's commands as the CLI runs them (`status.rs`: each request bound to the
+//! The operator's commands as the CLI runs them (`src/status/`: each request bound to the
 //! node's reported position at issue time and expiring; refused — nothing written — when the
 //! CLI's own checks fail), and hand-made values that bypass the CLI.
 

@@ -1,4 +1,4 @@
-//! The entrypoint's recovery loops (`run.rs`): `queue()` — queue the position, elect, record
+//! The entrypoint's recovery loops (`galera/run/`): `queue()` — queue the position, elect, record
 //! the winner (its txn a step after the election's snapshot), obey the record — and
 //! `refused()` — publish the refusal, wait for a resync the gate allows, wipe.
 

@@ -1,20 +1,19 @@
-//! The running loop (`steady.rs`), one pass per simulated step: after 5 s without a Primary
-//! Component, `non_primary::non_primary_plan` (stay, heal in place, or leave for the recovery;
-//! 30 s unless members are confirmed down);
-//! registration with the census (the cluster's actual uuid:seqno, published Primary or not),
-//! the census refresh, `P/uuid` restored create-if-absent, the heal-in-place record removed
-//! once registered, the STEADY txn (queue empty; deletes `P/bootstrap` and `P/recovery`), the
-//! recovery mark; the leader's commit high-water mark (`rules::mark_due`; the simulated
-//! leader is the smallest-named registered node).
+//! The running loop (`galera/steady/`), one pass per simulated step, decided by the product's
+//! own pure pass (`steady::decide::decide`) and played on the model: after 5 s without a
+//! Primary Component, stay, heal in place, or leave for the recovery (30 s unless members are
+//! confirmed down); registration with the census (the cluster's actual uuid:seqno, published
+//! Primary or not), the census refresh, `P/uuid` restored create-if-absent, the heal-in-place
+//! record removed once registered, a moot forced recovery deleted, the STEADY txn (queue
+//! empty; deletes `P/bootstrap` and `P/recovery`), the recovery mark, the forks; the leader's
+//! commit high-water mark (the simulated leader is the smallest-named registered node).
 
-use galera_sidecar::etcd::snapshot::{CensusEntry, ClusterSnapshot, StateValue};
+use std::time::Duration;
+
+use galera_sidecar::etcd::snapshot::{CensusEntry, ClusterSnapshot, LeaderEntry};
 use galera_sidecar::etcd::ClusterState;
 use galera_sidecar::galera::branches;
-use galera_sidecar::galera::heal::HEAL_IN_PLACE;
 use galera_sidecar::galera::non_primary::{non_primary_plan, NonPrimaryPlan};
-use galera_sidecar::galera::rules::{
-    forks_due, mark_due as hwm_due, moot_force, recovery_mark_due, steady_due,
-};
+use galera_sidecar::galera::steady::decide::{decide, Observation, Step};
 use galera_sidecar::mysql::WsrepStatus;
 use galera_sidecar::position::Position;
 
@@ -52,8 +51,12 @@ impl World {
         Some(WsrepStatus::from_rows(rows))
     }
 
-    /// One pass of `steady::run`. A joiner is Joined (catching up, not registered) for a few
-    /// seconds after its state transfer, then Synced.
+    /// One pass of `steady::run`, decided by the product's own `steady::decide::decide` on
+    /// this world's observation; the plan's steps are played on the model etcd and datadir.
+    /// Leadership is not modelled: the smallest-named registered node stands in as the leader
+    /// (it writes the commit high-water mark), so campaign, resign and switchover steps are
+    /// not played. A joiner is Joined (catching up, not registered) for a few seconds after
+    /// its state transfer, then Synced.
     pub fn running(&mut self, i: usize) {
         let Some(primary) = self.comp_of[i]
             .and_then(|c| self.g.comps.get(&c))
@@ -66,123 +69,154 @@ impl World {
             self.nodes[i].primary_at = now;
         }
         let non_primary_for = now - self.nodes[i].primary_at;
-        if !primary && non_primary_for >= CONFIRMED_DOWN_GRACE {
-            match self.non_primary(i, non_primary_for) {
-                Some(NonPrimaryPlan::Leave(_)) => {
-                    // A clean stop: the datadir keeps its position.
-                    return self.exit_process(i, "left to take part in recovery");
-                }
-                Some(NonPrimaryPlan::HealInPlace(_)) => self.heal_in_place(i, non_primary_for),
-                Some(NonPrimaryPlan::Stay(_)) | None => {}
-            }
-        }
         self.renew_if_lost(i);
-        let snap = self.etcd.snapshot();
-        // `should_register`: Synced (or Donor) and Primary.
-        let serving = self.comp_of[i]
-            .and_then(|c| self.g.comps.get(&c))
-            .is_some_and(|c| c.primary)
-            && now >= self.nodes[i].synced_at;
+        let mut snap = (*self.etcd.snapshot()).clone();
+        let probes = if !primary && non_primary_for >= CONFIRMED_DOWN_GRACE {
+            self.probe_gone(i, &snap)
+        } else {
+            Default::default()
+        };
+        if let Some((name, n)) = snap.nodes.iter().next() {
+            snap.leader = Some(LeaderEntry {
+                address: address(NAMES.iter().position(|x| x == name).unwrap_or(0)),
+                lease: n.lease,
+                create_revision: 1,
+                mod_revision: 1,
+            });
+        }
         let census = self.census_now(i);
-        if serving {
-            self.register(i, &snap, Some(census.clone()));
-        } else if snap
-            .nodes
-            .get(NAMES[i])
-            .is_some_and(|n| n.lease == self.nodes[i].lease)
-        {
-            let _ = self.etcd.txn(&[], vec![Op::Del(Key::Node(i))]);
-        }
-        if self.nodes[i].census_due(Some(&snap), &census, Some(CENSUS_REFRESH)) {
-            self.publish_census(i, census.clone(), true);
-        }
-        if serving && snap.uuid.is_none() {
-            if let Some(u) = census.running.as_ref().and_then(|p| p.uuid()) {
-                let put = Op::Put(Key::Uuid, Val::Text(u.into()), 0);
-                let _ = self.etcd.txn(&[Cond::Absent(Key::Uuid)], vec![put]);
-            }
-        }
-        // A heal in place is over once this node is registered: its fenced record goes.
-        let healed = snap
-            .bootstrap
-            .as_ref()
-            .is_some_and(|b| b.node == NAMES[i] && b.reason == HEAL_IN_PLACE);
-        if healed && snap.nodes.contains_key(NAMES[i]) {
-            if let Some(rev) = self.etcd.get(&Key::Bootstrap).map(|kv| kv.modrev) {
-                let _ = self.etcd.txn(
-                    &[Cond::ModRev(Key::Bootstrap, rev)],
-                    vec![Op::Del(Key::Bootstrap)],
-                );
-            }
-        }
-        // `rules::moot_force`: a forced recovery pending while this node serves a Primary
-        // Component is deleted.
-        if let Some(m) = self.status(i).and_then(|s| moot_force(&s, &snap, NAMES[i])) {
-            let mut conds = vec![];
-            let mut ops = vec![];
-            for (wanted, key) in [(m.request, Key::Force), (m.record, Key::Recovery)] {
-                if let Some(kv) = self.etcd.get(&key).filter(|_| wanted) {
-                    conds.push(Cond::ModRev(key, kv.modrev));
-                    ops.push(Op::Del(key));
-                }
-            }
-            if !ops.is_empty() && self.etcd.txn(&conds, ops) == Ok(true) {
-                self.log(i, m.why);
-            }
-        }
-        if steady_due(&snap, NAMES[i], self.cfg.cluster_size).is_some() {
-            let expected = match &snap.state {
-                Some(StateValue::Known(s)) => Some(s.as_str().to_string()),
-                _ => None,
-            };
-            let conds = [Cond::StateIs(expected), Cond::Empty(Dir::Queue)];
-            let ops = vec![
-                Op::Put(Key::State, state(ClusterState::Steady), 0),
-                Op::Del(Key::Bootstrap),
-                Op::Del(Key::Recovery),
-            ];
-            if self.etcd.txn(&conds, ops) == Ok(true) {
-                self.log(i, "state -> STEADY".into());
-            }
-        }
-        let mark_due = snap
-            .recovery
-            .as_ref()
-            .is_some_and(|r| self.nodes[i].data.mark.as_deref() != Some(r.id().as_str()));
-        if mark_due && snap.known_state() == Some(ClusterState::Recovery) {
-            let marked = self.nodes[i].data.mark.clone();
-            let due = self
-                .status(i)
-                .and_then(|status| recovery_mark_due(&status, &snap, marked.as_deref()));
-            if let Some(id) = due {
-                self.nodes[i].data.mark = Some(id);
-            }
-        }
-        // The commit high-water mark, written by the leader over no mark written since its
-        // snapshot.
-        let leader = serving && snap.nodes.keys().next().map(String::as_str) == Some(NAMES[i]);
-        if leader {
-            let forks = self.nodes[i].data.forks.clone();
-            let due = self
-                .status(i)
-                .and_then(|status| hwm_due(&status, &snap, NAMES[i], true, &forks, now));
-            if let Some(m) = due {
-                let _ = self.etcd.txn(
-                    &[Cond::KeyUnchangedSince(Key::Hwm, snap.revision)],
-                    vec![Op::Put(Key::Hwm, Val::Mark(m), 0)],
-                );
-            }
-        }
-        if !snap.forks.is_empty() || snap.census.values().any(|c| !c.forks.is_empty()) {
-            if let Some(status) = self.status(i) {
-                let missing = forks_due(&status, &snap, NAMES[i], &self.nodes[i].data.forks);
-                if !missing.is_empty() {
-                    let own = self.nodes[i].data.forks.clone();
-                    self.nodes[i].data.forks = branches::merged(&own, &[&missing]);
-                }
+        let census_due = self.nodes[i].census_due(Some(&snap), &census, Some(CENSUS_REFRESH));
+        let o = Observation {
+            me: NAMES[i].into(),
+            address: address(i),
+            lease: self.nodes[i].lease,
+            cluster_size: self.cfg.cluster_size,
+            now,
+            status: self.status(i),
+            sql_failures: 0,
+            snap: Some(snap.clone()),
+            etcd_ok: true,
+            census,
+            census_due,
+            vacant_for: Duration::ZERO,
+            last_leader: None,
+            forks: self.nodes[i].data.forks.clone(),
+            recovery_mark: self.nodes[i].data.mark.clone(),
+            first_synced: false,
+            non_primary_for: Duration::from_secs(non_primary_for.max(0) as u64),
+            // A simulated join always reaches a Primary Component (the model's joins never
+            // fail).
+            ever_primary: true,
+            probes,
+            woken_by: "the simulation".into(),
+        };
+        for step in decide(&o).steps {
+            if !self.play(i, step, &snap, non_primary_for) {
+                return;
             }
         }
         self.nodes[i].alive_at = Some(now);
+    }
+
+    /// Play one step of the running loop's plan; false when the process exited.
+    fn play(&mut self, i: usize, step: Step, snap: &ClusterSnapshot, non_primary_for: i64) -> bool {
+        let lease = self.nodes[i].lease;
+        match step {
+            Step::Leave(_) => {
+                // A clean stop: the datadir keeps its position.
+                self.exit_process(i, "left to take part in recovery");
+                return false;
+            }
+            Step::HealInPlace(_) => self.heal_in_place(i, non_primary_for),
+            Step::Register(r) => {
+                let mut ops = vec![];
+                if let Some(c) = &r.census {
+                    ops.push(Op::Put(Key::Census(i), Val::Census(c.clone()), lease));
+                }
+                if r.node {
+                    ops.push(Op::Put(Key::Node(i), Val::Text(address(i)), lease));
+                }
+                if r.member {
+                    ops.push(Op::Put(Key::Member(i), Val::Text(address(i)), 0));
+                }
+                if r.queued {
+                    ops.extend([
+                        Op::Del(Key::Queue(i)),
+                        Op::Del(Key::Seqno(i)),
+                        Op::Del(Key::Pos(i)),
+                    ]);
+                }
+                if r.refused {
+                    ops.push(Op::Del(Key::Refused(i)));
+                }
+                if self.etcd.txn(&[], ops).is_ok() {
+                    if let Some(c) = r.census {
+                        self.nodes[i].census = Some((lease, c));
+                    }
+                }
+            }
+            Step::Deregister(_) => {
+                let _ = self.etcd.txn(&[], vec![Op::Del(Key::Node(i))]);
+            }
+            Step::PublishCensus(c) => {
+                self.publish_census(i, c, true);
+            }
+            Step::RestoreUuid(u) => {
+                let put = Op::Put(Key::Uuid, Val::Text(u), 0);
+                let _ = self.etcd.txn(&[Cond::Absent(Key::Uuid)], vec![put]);
+            }
+            Step::ClearHealRecord => {
+                if let Some(rev) = self.etcd.get(&Key::Bootstrap).map(|kv| kv.modrev) {
+                    let _ = self.etcd.txn(
+                        &[Cond::ModRev(Key::Bootstrap, rev)],
+                        vec![Op::Del(Key::Bootstrap)],
+                    );
+                }
+            }
+            Step::DropMootForce(m) => {
+                let mut conds = vec![];
+                let mut ops = vec![];
+                for (wanted, key) in [(m.request, Key::Force), (m.record, Key::Recovery)] {
+                    if let Some(kv) = self.etcd.get(&key).filter(|_| wanted) {
+                        conds.push(Cond::ModRev(key, kv.modrev));
+                        ops.push(Op::Del(key));
+                    }
+                }
+                if !ops.is_empty() && self.etcd.txn(&conds, ops) == Ok(true) {
+                    self.log(i, m.why);
+                }
+            }
+            Step::SetSteady { expected, .. } => {
+                let conds = [Cond::StateIs(expected), Cond::Empty(Dir::Queue)];
+                let ops = vec![
+                    Op::Put(Key::State, state(ClusterState::Steady), 0),
+                    Op::Del(Key::Bootstrap),
+                    Op::Del(Key::Recovery),
+                ];
+                if self.etcd.txn(&conds, ops) == Ok(true) {
+                    self.log(i, "state -> STEADY".into());
+                }
+            }
+            Step::WriteMark { mark, .. } => {
+                let _ = self.etcd.txn(
+                    &[Cond::KeyUnchangedSince(Key::Hwm, snap.revision)],
+                    vec![Op::Put(Key::Hwm, Val::Mark(mark), 0)],
+                );
+            }
+            Step::WriteRecoveryMark(id) => self.nodes[i].data.mark = Some(id),
+            Step::AddForks(missing) => {
+                let own = self.nodes[i].data.forks.clone();
+                self.nodes[i].data.forks = branches::merged(&own, &[&missing]);
+            }
+            // Leadership is not modelled; the rest is local bookkeeping or a log line.
+            Step::WriteInitOk
+            | Step::TakeOver(_)
+            | Step::RefuseSwitchover(_)
+            | Step::Note(_)
+            | Step::Campaign
+            | Step::Resign(_) => {}
+        }
+        true
     }
 
     /// `rules::non_primary_plan` for node `i` on a fresh snapshot.
