@@ -13,6 +13,7 @@
 //! - [`status`]: `status`, `set-state` and the operator's one-shot commands;
 //! - [`restart_gate`]: `can-restart NAME` (IST, quorum, leader), pure;
 //! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token for each service;
+//! - [`state_file`]: the entrypoint → probes contract (phase, pid, etcd view), atomic JSON;
 //! - [`files`], [`names`]: the lowest layer (atomic file writes, node-name validation).
 
 pub mod checker;
@@ -30,5 +31,6 @@ pub mod position;
 pub mod restart_gate;
 pub mod secrets;
 pub mod shutdown;
+pub mod state_file;
 pub mod status;
 pub mod switchover;

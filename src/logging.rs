@@ -77,7 +77,9 @@ impl Every {
     /// Whether to say it now (and remember that it was said when so).
     pub fn due(&mut self) -> bool {
         let now = std::time::Instant::now();
-        let due = self.last.is_none_or(|t| now.duration_since(t) >= self.every);
+        let due = self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= self.every);
         if due {
             self.last = Some(now);
         }

@@ -75,7 +75,7 @@ fn main() -> ExitCode {
 async fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     let connect = || async {
-        let cfg = etcd::EtcdConfig::from_global(g);
+        let cfg = g.etcd_config();
         etcd::Etcd::connect(&cfg, &g.cluster_name).await
     };
     match &cli.command {

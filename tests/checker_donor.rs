@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::bin;
 use common::kubelet::{Kubelet, ProbeSpec};
 use common::mariadb::MariaDb;
-use galera_sidecar::checker::state_file::{EtcdView, Phase, StateFile};
 use galera_sidecar::etcd::unix_now;
+use galera_sidecar::state_file::{EtcdView, Phase, StateFile};
 
 const DONOR: &str = "127.0.41.2";
 const JOINER: &str = "127.0.41.3";

@@ -15,8 +15,8 @@ use common::etcd::EtcdServer;
 use common::kubelet::{Kubelet, ProbeSpec};
 use common::mariadb::MariaDb;
 use common::{bin, die_with_parent, free_port, wait_until};
-use galera_sidecar::checker::state_file::{EtcdView, Phase, StateFile};
 use galera_sidecar::etcd::unix_now;
+use galera_sidecar::state_file::{EtcdView, Phase, StateFile};
 
 const IP: &str = "127.0.40.2";
 const CLUSTER: &str = "chk";

@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 
 use super::probe::Gathered;
 use super::rules::{Memory, MysqldKey, PhaseView, Verdict};
-use super::state_file::Phase;
+use crate::state_file::Phase;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabels {
@@ -267,8 +267,8 @@ pub fn render(g: &Gathered, verdicts: &Verdicts, liveness_failures: u32) -> Stri
 mod tests {
     use super::*;
     use crate::checker::rules::{EtcdViewObs, MysqldKey, Observation, Probe, Rule, ViewSource};
-    use crate::checker::state_file::{Counters, StateFile};
     use crate::mysql::WsrepStatus;
+    use crate::state_file::{Counters, StateFile};
     use std::time::Duration;
 
     #[test]
@@ -301,7 +301,7 @@ mod tests {
             state: Some(StateFile {
                 leader: true,
                 counters,
-                etcd: crate::checker::state_file::EtcdView {
+                etcd: crate::state_file::EtcdView {
                     paused_until: Some(160),
                     ..Default::default()
                 },

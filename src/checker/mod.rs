@@ -1,12 +1,11 @@
 //! The probes (docs/design.md §4): readiness and liveness verdicts as pure rules ([`rules`]), the
 //! gathering of their inputs ([`probe`]), the exec front end (here) and the HTTP one
-//! ([`serve`], with [`metrics`]). The contract with the entrypoint is [`state_file`].
+//! ([`serve`], with [`metrics`]). The contract with the entrypoint is [`crate::state_file`].
 
 pub mod metrics;
 pub mod probe;
 pub mod rules;
 pub mod serve;
-pub mod state_file;
 
 use std::time::Duration;
 

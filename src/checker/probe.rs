@@ -15,11 +15,11 @@ use super::rules::{
     self, EtcdViewObs, LivenessConfig, Memory, MysqldKey, Observation, PhaseView, Verdict,
     ViewSource,
 };
-use super::state_file::{self, EtcdView, StateFile};
 use crate::cli::{CheckerOpts, ConfigError, GlobalOpts, MysqlOpts};
 use crate::etcd::{unix_now, Etcd, EtcdConfig};
 use crate::mycnf::MyCnf;
 use crate::mysql::{self, Credentials, Endpoint};
+use crate::state_file::{self, EtcdView, StateFile};
 
 /// The default socket when neither a flag nor the defaults file names one.
 pub const DEFAULT_SOCKET: &str = mysql::DEFAULT_SOCKET;
@@ -153,7 +153,7 @@ impl Prober {
             }
         });
         crate::cli::validate_extra_port(&o.mysql, cnf.as_ref())?;
-        let mut etcd = EtcdConfig::from_global(g);
+        let mut etcd = g.etcd_config();
         // One short attempt: the probe must answer inside its own budget.
         etcd.timeout = etcd.timeout.min(o.timeout / 2);
         Ok(Prober {

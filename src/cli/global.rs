@@ -164,6 +164,24 @@ pub fn validate_cluster_name(name: &str) -> Result<(), ConfigError> {
 }
 
 impl GlobalOpts {
+    /// How to reach etcd, from the global options (blank endpoints dropped).
+    pub fn etcd_config(&self) -> crate::etcd::EtcdConfig {
+        crate::etcd::EtcdConfig {
+            endpoints: self
+                .etcd_endpoints
+                .iter()
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect(),
+            timeout: self.etcd_timeout,
+            ca_file: self.etcd_ca_file.clone(),
+            cert_file: self.etcd_cert_file.clone(),
+            key_file: self.etcd_key_file.clone(),
+            username: self.etcd_username.clone(),
+            password_file: self.etcd_password_file.clone(),
+        }
+    }
+
     /// The node name: the flag, else the host name.
     pub fn resolved_node_name(&self) -> Result<String, ConfigError> {
         match &self.node_name {

@@ -17,23 +17,6 @@ pub struct EtcdConfig {
 }
 
 impl EtcdConfig {
-    pub fn from_global(g: &crate::cli::GlobalOpts) -> Self {
-        EtcdConfig {
-            endpoints: g
-                .etcd_endpoints
-                .iter()
-                .map(|e| e.trim().to_string())
-                .filter(|e| !e.is_empty())
-                .collect(),
-            timeout: g.etcd_timeout,
-            ca_file: g.etcd_ca_file.clone(),
-            cert_file: g.etcd_cert_file.clone(),
-            key_file: g.etcd_key_file.clone(),
-            username: g.etcd_username.clone(),
-            password_file: g.etcd_password_file.clone(),
-        }
-    }
-
     /// Plain endpoints without a scheme get `http://`, or `https://` when TLS is configured.
     pub(super) fn urls(&self) -> Vec<String> {
         let tls = self.ca_file.is_some() || self.cert_file.is_some();

@@ -40,9 +40,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::checker::state_file::Phase;
 use crate::cli::{GaleraOpts, GlobalOpts};
 use crate::etcd::{Etcd, Lease};
+use crate::state_file::Phase;
 
 /// Run the entrypoint. Returns the process exit code.
 pub async fn main(global: &GlobalOpts, opts: &GaleraOpts) -> anyhow::Result<u8> {
@@ -60,7 +60,7 @@ pub async fn main(global: &GlobalOpts, opts: &GaleraOpts) -> anyhow::Result<u8> 
     let (fwd_tx, mut fwd_rx) = tokio::sync::mpsc::channel::<Signal>(8);
     spawn_signal_forwarders(fwd_tx)?;
     // What the previous run left for the probes says when mariadbd was last seen up.
-    let previous_alive = match crate::checker::state_file::StateFile::read(&cfg.opts.state_dir) {
+    let previous_alive = match crate::state_file::StateFile::read(&cfg.opts.state_dir) {
         Ok(Some(prev))
             if matches!(
                 prev.phase,

@@ -10,13 +10,13 @@ use tracing::{info, warn};
 
 use super::datadir::{Binaries, Users};
 use super::mysqld::Reaper;
-use crate::checker::state_file::{EtcdView, Phase, StateFile};
 use crate::cli::{ConfigError, GaleraOpts, GlobalOpts};
 use crate::etcd::snapshot::{CensusEntry, Fork};
 use crate::etcd::store::Registration;
 use crate::etcd::{ClusterSnapshot, Etcd, EtcdConfig, EtcdError, Lease};
 use crate::mysql::{Credentials, Endpoint};
 use crate::position::Position;
+use crate::state_file::{EtcdView, Phase, StateFile};
 
 /// Validated configuration of one entrypoint.
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ impl Config {
             name,
             address,
             cluster_name: global.cluster_name.clone(),
-            etcd: EtcdConfig::from_global(global),
+            etcd: global.etcd_config(),
             bins: Binaries {
                 mysqld: opts.mysqld.clone(),
                 install_db: opts.install_db.clone(),

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{fmt_age, MysqldKey, Observation, PhaseView, Probe, Rule, Verdict};
-use crate::checker::state_file::Phase;
 use crate::mysql::WsrepStatus;
+use crate::state_file::Phase;
 
 /// What liveness remembers between probes (persisted in the state dir; docs/design.md §9, a previous sample never updated: it is
 /// rewritten by every probe).

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::fmt_age;
-use crate::checker::state_file::Phase;
 use crate::mysql::{MysqlError, WsrepStatus};
+use crate::state_file::Phase;
 
 /// The entrypoint's phase as the probe found it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::{MysqldKey, Observation, PhaseView, Probe, Rule, Verdict};
-use crate::checker::state_file::Phase;
 use crate::mysql::WsrepStatus;
+use crate::state_file::Phase;
 
 /// Readiness: phase `running`, Synced, evs OPERATIONAL, connected, ready, uuid = `P/uuid`,
 /// Primary — in that order. With no state file the phase is not checked (the entrypoint is

@@ -2,8 +2,8 @@
 //! answer, a stuck join, consecutive connection failures).
 
 use super::*;
-use crate::checker::state_file::Phase;
 use crate::mysql::{MysqlError, WsrepStatus};
+use crate::state_file::Phase;
 
 const U: &str = "6c1b0a2e-1111-11ef-8000-000000000001";
 const U2: &str = "6c1b0a2e-2222-11ef-8000-000000000002";

@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tracing::{info, warn};
 
-use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::{BootstrapRecord, Fork, RecoveryRecord};
 use crate::etcd::{lock, unix_now, ClusterState};
 use crate::galera::datadir::{self};
@@ -20,6 +19,7 @@ use crate::galera::node::Node;
 use crate::galera::plan::Plan;
 use crate::galera::safety::{Action, Verdict};
 use crate::position::Position;
+use crate::state_file::Phase;
 
 /// Bootstrap (a new cluster, or the elected recovery winner) under the lock; `P/bootstrap`
 /// is created before `--wsrep-new-cluster`, in a txn fenced on the lock and on `nodes/` empty.
@@ -270,7 +270,7 @@ pub(super) async fn bootstrap_locked(
             Err(e) => {
                 if say.due() {
                     warn!("bootstrap of {me} is Synced but recording it in etcd failed ({e:#}); mariadbd keeps running, retrying");
-                    }
+                }
                 if node.stopping() || child.try_code().is_some() {
                     break;
                 }

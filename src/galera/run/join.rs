@@ -7,12 +7,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tracing::{info, warn};
 
-use crate::checker::state_file::Phase;
 use crate::etcd::{lock, unix_now};
 use crate::galera::mysqld::{ChildProc, LogMark};
 use crate::galera::node::Node;
 use crate::galera::plan::Plan;
 use crate::position::Position;
+use crate::state_file::Phase;
 
 /// After an unclean stop, give peers time to evict our previous incarnation (once).
 pub(super) async fn wait_for_eviction(node: &mut Node) -> anyhow::Result<()> {

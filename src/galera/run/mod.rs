@@ -34,7 +34,6 @@ use std::collections::BTreeSet;
 
 use tracing::{info, warn};
 
-use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::{Fork, StateValue};
 use crate::etcd::{lock, unix_now, ClusterSnapshot};
 use crate::galera::datadir::{self};
@@ -43,6 +42,7 @@ use crate::galera::node::Node;
 use crate::galera::plan::{decide, Observation, Plan};
 use crate::galera::safety::{self, Action, Verdict};
 use crate::position::Position;
+use crate::state_file::Phase;
 
 /// How the sequence ended before the running phase.
 pub enum Started {

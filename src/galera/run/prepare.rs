@@ -3,11 +3,11 @@
 
 use tracing::info;
 
-use crate::checker::state_file::Phase;
 use crate::etcd::ClusterSnapshot;
 use crate::galera::datadir::{self, DatadirKind};
 use crate::galera::node::Node;
 use crate::position::Position;
+use crate::state_file::Phase;
 
 /// Prepare the datadir and return the local position (docs/design.md §3.1–3.2).
 pub async fn prepare(node: &mut Node) -> anyhow::Result<Option<Position>> {

@@ -6,13 +6,13 @@ use crate::etcd::startup::Replacing;
 
 use tracing::info;
 
-use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::RecoveryRecord;
 use crate::etcd::{unix_now, ClusterState};
 use crate::galera::node::Node;
 use crate::galera::recovery::{ahead_of_winner, elect, Election};
 use crate::galera::safety::{self, Action, Verdict};
 use crate::position::Position;
+use crate::state_file::Phase;
 
 pub(super) enum QueueOutcome {
     Bootstrap(RecoveryRecord),

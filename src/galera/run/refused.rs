@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use tracing::warn;
 
-use crate::checker::state_file::Phase;
 use crate::etcd::{unix_now, ClusterSnapshot};
 use crate::galera::datadir::{self};
 use crate::galera::node::Node;
 use crate::galera::safety::{Action, Verdict};
 use crate::position::Position;
+use crate::state_file::Phase;
 
 /// Refused: publish why, wait in-process for a valid `resync <me>` (bound to this datadir's
 /// position, not expired: the safety gate rules); on it, keep the datadir aside (or delete it

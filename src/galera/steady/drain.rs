@@ -8,9 +8,9 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use super::census_now;
-use crate::checker::state_file::Phase;
 use crate::galera::mysqld::ChildProc;
 use crate::galera::node::Node;
+use crate::state_file::Phase;
 
 /// The least a leader's hand-over keeps of the drain budget beside `--drain-switch-window`:
 /// time for the others to elect a new leader after the resign (they campaign at once on the

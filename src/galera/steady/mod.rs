@@ -34,12 +34,12 @@ use super::mysqld::ChildProc;
 use super::node::Node;
 use super::non_primary::CONFIRMED_DOWN_GRACE;
 use super::read_only::Followers;
-use crate::checker::state_file::Phase;
 use crate::etcd::snapshot::CensusEntry;
 use crate::etcd::watch::{watch, WatchEvent};
 use crate::etcd::{ClusterSnapshot, EtcdError};
 use crate::mysql::WsrepStatus;
 use crate::position::Position;
+use crate::state_file::Phase;
 
 /// Exit code after leaving for recovery (the kubelet restarts the container, which queues).
 pub const LEFT_FOR_RECOVERY: u8 = 75;

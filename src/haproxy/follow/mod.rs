@@ -65,7 +65,7 @@ use super::process::Haproxy;
 use super::render::{render, Backup, Leader};
 use super::state::{read_last_good, write_last_good, Paths, Status};
 use crate::cli::{ConfigError, GlobalOpts, HaproxyOpts};
-use crate::etcd::{unix_now, EtcdConfig};
+use crate::etcd::unix_now;
 use config::{install_config, render_options, template_source};
 use follower::Follower;
 use view::etcd_task;
@@ -111,7 +111,7 @@ pub async fn run(global: &GlobalOpts, opts: &HaproxyOpts) -> anyhow::Result<u8> 
 
     let (tx, mut rx) = mpsc::channel(16);
     tokio::spawn(etcd_task(
-        EtcdConfig::from_global(global),
+        global.etcd_config(),
         global.cluster_name.clone(),
         tx,
     ));
