@@ -114,6 +114,32 @@ fn healthy() -> Observation {
     }
 }
 
+/// The operator's `switchover --to g-1`, made against the leader g-0.
+fn switchover_to_me() -> Option<SwitchoverRequest> {
+    Some(SwitchoverRequest {
+        to: ME.into(),
+        from: "127.0.0.2".into(),
+        leader_revision: 11,
+        issued_at: 1_000,
+        expires_at: 1_030,
+        during_pause: false,
+        refused: None,
+        lease: 5,
+        mod_revision: 12,
+    })
+}
+
+/// A pause by `ops` until unix time 5000.
+fn paused() -> Option<Pause> {
+    Some(Pause {
+        reason: "upgrade".into(),
+        by: "ops".into(),
+        since: 900,
+        until: 5_000,
+        lease: 3,
+    })
+}
+
 fn with(f: impl FnOnce(&mut Observation)) -> Observation {
     let mut o = healthy();
     f(&mut o);
@@ -294,13 +320,7 @@ fn steady_plan_table() {
                 o.status = Some(status("Donor/Desynced", "Primary"));
                 let s = snap_of(o);
                 s.leader = leader(MY_ADDR, LEASE);
-                s.pause = Some(Pause {
-                    reason: "upgrade".into(),
-                    by: "ops".into(),
-                    since: 900,
-                    until: 5_000,
-                    lease: 3,
-                });
+                s.pause = paused();
             }),
             vec!["hold"],
             Some(true),
@@ -309,17 +329,7 @@ fn steady_plan_table() {
         (
             "switchover to this node, eligible: take over",
             with(|o| {
-                snap_of(o).switchover = Some(SwitchoverRequest {
-                    to: ME.into(),
-                    from: "127.0.0.2".into(),
-                    leader_revision: 11,
-                    issued_at: 1_000,
-                    expires_at: 1_030,
-                    during_pause: false,
-                    refused: None,
-                    lease: 5,
-                    mod_revision: 12,
-                })
+                snap_of(o).switchover = switchover_to_me()
             }),
             vec!["switchover"],
             Some(false),
@@ -329,17 +339,7 @@ fn steady_plan_table() {
             "switchover to this node while a donor: refused, said in the request",
             with(|o| {
                 o.status = Some(status("Donor/Desynced", "Primary"));
-                snap_of(o).switchover = Some(SwitchoverRequest {
-                    to: ME.into(),
-                    from: "127.0.0.2".into(),
-                    leader_revision: 11,
-                    issued_at: 1_000,
-                    expires_at: 1_030,
-                    during_pause: false,
-                    refused: None,
-                    lease: 5,
-                    mod_revision: 12,
-                })
+                snap_of(o).switchover = switchover_to_me()
             }),
             vec!["refuse-switchover"],
             Some(false),
@@ -464,24 +464,18 @@ fn leaving_for_the_recovery_is_the_whole_plan() {
 fn a_pass_whose_situation_holds_says_the_same_sentence() {
     // The heartbeat repeats a sentence only when it is the same: time passing alone (a pause
     // counting down, a non-Primary spell growing) must not change it.
-    let paused = |now: i64, for_s: u64| {
+    let paused_pass = |now: i64, for_s: u64| {
         with(|o| {
             o.now = now;
             o.status = Some(status("Initialized", "non-Primary"));
             o.non_primary_for = Duration::from_secs(for_s);
             let s = snap_of(o);
             s.nodes.remove(ME);
-            s.pause = Some(Pause {
-                reason: "upgrade".into(),
-                by: "ops".into(),
-                since: 900,
-                until: 5_000,
-                lease: 3,
-            });
+            s.pause = paused();
         })
     };
     assert_eq!(
-        decide(&paused(1_002, 40)).sentence,
-        decide(&paused(1_050, 88)).sentence
+        decide(&paused_pass(1_002, 40)).sentence,
+        decide(&paused_pass(1_050, 88)).sentence
     );
 }

@@ -95,6 +95,13 @@ pub(super) async fn drain_and_stop(node: &mut Node, child: &mut ChildProc) -> an
             "stopping: etcd unavailable ({e}); cannot hand leadership over, stopping mariadbd (our keys expire with the lease)"
         ),
     }
+    let code = stop_and_clean_up(node, child).await;
+    Ok(if code == 0 { 0 } else { exit_byte(code) })
+}
+
+/// Stop mariadbd cleanly (grastate gets its seqno), say so in the state file, delete this
+/// node's keys and revoke its lease. Returns mariadbd's exit status.
+pub(super) async fn stop_and_clean_up(node: &mut Node, child: &mut ChildProc) -> i32 {
     let code = child.stop(node.cfg.opts.stop_timeout).await;
     // The datadir stopped changing now: the next run compares published cluster positions
     // with this time (the state file's).
@@ -104,7 +111,7 @@ pub(super) async fn drain_and_stop(node: &mut Node, child: &mut ChildProc) -> an
     );
     info!("mariadbd stopped with status {code}");
     cleanup(node).await;
-    Ok(if code == 0 { 0 } else { exit_byte(code) })
+    code
 }
 
 /// `--drain-wait-ist`: before deregistering, wait (bounded by `bound`, its share of

@@ -344,15 +344,7 @@ async fn leave(node: &mut Node, child: &mut ChildProc, why: &str) {
     warn!("leaving to take part in recovery: {why}; stopping mariadbd cleanly");
     node.state
         .phase(Phase::Stopping, format!("leaving for recovery: {why}"));
-    let code = child.stop(node.cfg.opts.stop_timeout).await;
-    // The datadir stopped changing now: the next run compares published cluster positions
-    // with this time (the state file's).
-    node.state.phase(
-        Phase::Stopping,
-        format!("mariadbd stopped with status {code}"),
-    );
-    info!("mariadbd stopped with status {code}");
-    cleanup(node).await;
+    drain::stop_and_clean_up(node, child).await;
 }
 
 /// This node's census entry now: while mariadbd answers with a cluster uuid, its live

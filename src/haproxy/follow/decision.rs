@@ -189,6 +189,7 @@ pub fn start_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::haproxy::follow::fixtures::members;
 
     fn fake_render(l: &Leader, b: &[Backup]) -> Result<String, String> {
         if l.host == "10.9.9.9" {
@@ -199,12 +200,6 @@ mod tests {
             s.push_str(&format!("server {} backup\n", b.address));
         }
         Ok(s)
-    }
-
-    fn members(m: &[(&str, &str)]) -> BTreeMap<String, String> {
-        m.iter()
-            .map(|(n, a)| (n.to_string(), a.to_string()))
-            .collect()
     }
 
     #[test]

@@ -239,3 +239,16 @@ pub async fn run(global: &GlobalOpts, opts: &HaproxyOpts) -> anyhow::Result<u8> 
         }
     }
 }
+
+/// Test fixtures shared by the follow loop's parts.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use std::collections::BTreeMap;
+
+    /// `members/` as the snapshot holds it: name → address.
+    pub fn members(m: &[(&str, &str)]) -> BTreeMap<String, String> {
+        m.iter()
+            .map(|(n, a)| (n.to_string(), a.to_string()))
+            .collect()
+    }
+}

@@ -102,12 +102,7 @@ pub(super) async fn etcd_task(cfg: EtcdConfig, cluster: String, tx: mpsc::Sender
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn members(m: &[(&str, &str)]) -> BTreeMap<String, String> {
-        m.iter()
-            .map(|(n, a)| (n.to_string(), a.to_string()))
-            .collect()
-    }
+    use crate::haproxy::follow::fixtures::members;
 
     #[test]
     fn the_view_follows_leader_and_members_only() {
