@@ -595,7 +595,12 @@ fn etcd_unreachable_status_fails_naming_the_endpoint_and_the_entrypoint_waits() 
         Duration::from_secs(20),
         || read().contains("waiting for etcd"),
     );
-    std::thread::sleep(Duration::from_secs(3));
+    // It keeps retrying: the line comes again (every 5 attempts), from the same process.
+    wait_until(
+        "a second `waiting for etcd` line",
+        Duration::from_secs(30),
+        || read().matches("waiting for etcd").count() >= 2,
+    );
     assert!(
         child.try_wait().expect("try_wait").is_none(),
         "the entrypoint gave up while etcd was away:\n{}",
