@@ -12,6 +12,7 @@
 //! - [`haproxy`]: config rendering (pure) and the haproxy child that follows the leader;
 //! - [`status`]: `status`, `set-state` and the operator's one-shot commands;
 //! - [`restart_gate`]: `can-restart NAME` (IST, quorum, leader), pure;
+//! - [`exit`]: the exit codes and which error gives which;
 //! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token for each service;
 //! - [`state_file`]: the entrypoint → probes contract (phase, pid, etcd view), atomic JSON;
 //! - [`files`], [`names`]: the lowest layer (atomic file writes, node-name validation).
@@ -19,6 +20,7 @@
 pub mod checker;
 pub mod cli;
 pub mod etcd;
+pub mod exit;
 pub mod files;
 pub mod galera;
 pub mod haproxy;

@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use galera_sidecar::cli::{self, Cli, Command, ConfigError};
+use galera_sidecar::cli::{self, Cli, Command};
 use galera_sidecar::{
-    checker, etcd, galera, haproxy, logging, pause, restart_gate, status, switchover,
+    checker, etcd, exit, galera, haproxy, logging, pause, restart_gate, status, switchover,
 };
 
 fn main() -> ExitCode {
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             match cli::parse_error_line(&e, &args, |v| std::env::var_os(v).is_some()) {
                 Some(line) => {
                     eprintln!("{line}");
-                    return ExitCode::from(2);
+                    return ExitCode::from(exit::USAGE);
                 }
                 None => e.exit(),
             }
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     logging::init(cli.global.log_format, if quiet { "warn" } else { "info" });
     if let Err(e) = cli::validate_global(&cli.global) {
         eprintln!("{e}");
-        return ExitCode::from(2);
+        return ExitCode::from(exit::USAGE);
     }
     let built = if exec_probe {
         tokio::runtime::Builder::new_current_thread()
@@ -54,20 +54,21 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(exit::FAILED);
         }
     };
     let result = rt.block_on(dispatch(&cli));
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
-            eprintln!("{e}");
-            ExitCode::from(2)
-        }
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            let code = exit::for_error(&e);
+            if code == exit::USAGE {
+                eprintln!("{e}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(code)
         }
     }
 }

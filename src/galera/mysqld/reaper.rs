@@ -22,6 +22,13 @@ pub(super) struct Table {
     pub(super) exited: HashMap<i32, ExitCode>,
 }
 
+/// The pipes a started child was given (`Stdio::piped()`), taken before the reaper owns it.
+pub struct Pipes {
+    pub stdin: Option<std::process::ChildStdin>,
+    pub stdout: Option<std::process::ChildStdout>,
+    pub stderr: Option<std::process::ChildStderr>,
+}
+
 /// The single reaper of every child.
 #[derive(Clone)]
 pub struct Reaper {
@@ -76,26 +83,34 @@ impl Reaper {
         }
     }
 
-    /// Spawn `cmd`; its exit status comes only through the returned handle.
-    pub fn spawn(&self, name: &str, cmd: &mut Command) -> std::io::Result<ChildProc> {
-        // Hold the table while spawning so the reaper cannot dispatch before we register.
+    /// The one way a child is started: spawn `cmd`, take the pipes it was given, and register
+    /// it with the reaper, so its exit status comes only through the returned handle. The
+    /// table is held while spawning, so the reaper cannot reap the child before it is
+    /// registered; an exit recorded for the same pid can only be an orphan's whose pid was
+    /// reused, and is dropped.
+    pub fn launch(&self, name: &str, cmd: &mut Command) -> std::io::Result<(ChildProc, Pipes)> {
         let mut t = lock(&self.table);
-        let child = cmd.spawn()?;
+        let mut child = cmd.spawn()?;
         let pid = child.id() as i32;
+        let pipes = Pipes {
+            stdin: child.stdin.take(),
+            stdout: child.stdout.take(),
+            stderr: child.stderr.take(),
+        };
         // Dropping std's Child neither waits nor kills: the reaper owns the status.
         drop(child);
+        t.exited.remove(&pid);
         let (tx, rx) = oneshot::channel();
-        if let Some(code) = t.exited.remove(&pid) {
-            let _ = tx.send(code);
-        } else {
-            t.waiters.insert(pid, tx);
-        }
-        Ok(ChildProc {
-            pid,
-            name: name.to_string(),
-            exit: Some(rx),
-            code: None,
-        })
+        t.waiters.insert(pid, tx);
+        Ok((
+            ChildProc {
+                pid,
+                name: name.to_string(),
+                exit: Some(rx),
+                code: None,
+            },
+            pipes,
+        ))
     }
 
     /// Run `cmd` to completion within `timeout`, capturing stdout and stderr. Stdin gets
@@ -114,28 +129,16 @@ impl Reaper {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-        let (mut child, stdin, stdout, stderr) = {
-            let mut t = lock(&self.table);
-            let mut c = cmd
-                .spawn()
-                .map_err(|e| anyhow::anyhow!("cannot run {name} ({:?}): {e}", cmd.get_program()))?;
-            let pid = c.id() as i32;
-            let (stdin, stdout, stderr) = (c.stdin.take(), c.stdout.take(), c.stderr.take());
-            drop(c);
-            let (tx, rx) = oneshot::channel();
-            t.waiters.insert(pid, tx);
-            (
-                ChildProc {
-                    pid,
-                    name: name.to_string(),
-                    exit: Some(rx),
-                    code: None,
-                },
+        let (
+            mut child,
+            Pipes {
                 stdin,
                 stdout,
                 stderr,
-            )
-        };
+            },
+        ) = self
+            .launch(name, &mut cmd)
+            .map_err(|e| anyhow::anyhow!("cannot run {name} ({:?}): {e}", cmd.get_program()))?;
         if let (Some(mut w), Some(data)) = (stdin, input) {
             std::thread::spawn(move || {
                 use std::io::Write;

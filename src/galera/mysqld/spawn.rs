@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tracing::info;
 
 use super::args::MysqldArgs;
 use super::child::ChildProc;
 use super::log_mark::{advance, LogMark};
-use super::reaper::{lock, Reaper};
+use super::reaper::Reaper;
 
 /// Spawn mariadbd, forwarding its stderr lines to ours and reading progress marks from
 /// them and from `log_file` (when the my.cnf sends the log there).
@@ -45,26 +45,10 @@ pub fn spawn_mysqld(
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped());
-    let (child, stderr) = {
-        let mut t = lock(&reaper.table);
-        let mut c = cmd
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", mysqld.display()))?;
-        let pid = c.id() as i32;
-        let stderr = c.stderr.take();
-        drop(c);
-        let (etx, erx) = oneshot::channel();
-        t.waiters.insert(pid, etx);
-        (
-            ChildProc {
-                pid,
-                name: "mariadbd".into(),
-                exit: Some(erx),
-                code: None,
-            },
-            stderr,
-        )
-    };
+    let (child, pipes) = reaper
+        .launch("mariadbd", &mut cmd)
+        .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", mysqld.display()))?;
+    let stderr = pipes.stderr;
     info!(
         "mariadbd started (pid {}): {}",
         child.pid,

@@ -41,8 +41,7 @@ use crate::mysql::WsrepStatus;
 use crate::position::Position;
 use crate::state_file::Phase;
 
-/// Exit code after leaving for recovery (the kubelet restarts the container, which queues).
-pub const LEFT_FOR_RECOVERY: u8 = 75;
+pub use crate::exit::LEFT_FOR_RECOVERY;
 
 /// How often an unchanged plan sentence is said again.
 pub const HEARTBEAT: Duration = Duration::from_secs(60);
