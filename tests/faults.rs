@@ -36,10 +36,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::faults::{disjoint_primaries, KeepLogs, Sampler, Schedule, View, Writer};
+use common::faults::{disjoint_primaries, KeepLogs, Sampler, SamplerLog, Schedule, View};
 use common::galera::{Cluster, MONITOR_PASSWORD, MONITOR_USER, ROOT_PASSWORD};
-use common::haproxy::Sidecar;
+use common::haproxy::{listen_addr, Sidecar};
 use common::nft::Partition;
+use common::writers::{Writer, WriterLog};
 use galera_sidecar::mysql::Credentials;
 use nix::sys::signal::Signal;
 
@@ -246,10 +247,7 @@ impl Bed {
                 ));
             }
         }
-        let routed = self
-            .hx
-            .status()
-            .and_then(|st| st["routed"]["host"].as_str().map(str::to_string));
+        let routed = self.hx.routed_host();
         if routed.as_deref() != Some(leader.as_str()) {
             return Err(format!("haproxy routes to {routed:?}, leader {leader}"));
         }
@@ -273,7 +271,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn print(&self, w: &common::faults::WriterLog, s: &common::faults::SamplerLog, lost: usize) {
+    fn print(&self, w: &WriterLog, s: &SamplerLog, lost: usize) {
         println!("==== fault injection summary (seed {}) ====", self.seed);
         println!("rounds: {}", self.rounds);
         for (k, (n, worst)) in &self.by_kind {
@@ -542,28 +540,12 @@ fn faults_lose_no_acknowledged_row() {
     let uuid = c.status()["uuid"].as_str().expect("P/uuid").to_string();
 
     let hx_dir = c.root.path().join("haproxy");
-    std::fs::create_dir_all(&hx_dir).expect("haproxy dir");
-    let hx_listen: SocketAddr = format!("127.0.{SUBNET}.1:{}", common::free_port())
-        .parse()
-        .expect("listen addr");
-    let hx = Sidecar::start(
-        &hx_dir,
-        vec![
-            "--etcd-endpoints".into(),
-            c.endpoint(),
-            "--cluster-name".into(),
-            c.name.clone(),
-            "--etcd-timeout".into(),
-            "2s".into(),
-        ],
-        vec![
-            "--health-check".into(),
-            "mysql-check".into(),
-            "--backend-port".into(),
-            "3306".into(),
-        ],
-        hx_listen,
-    );
+    let hx_listen = listen_addr(&format!("127.0.{SUBNET}.1"));
+    let hx = Sidecar::builder(&hx_dir, &c.endpoint(), &c.name, hx_listen)
+        .etcd_timeout("2s")
+        .mysql_check()
+        .backend_port(3306)
+        .start();
     let ips = Arc::new(Mutex::new(vec![]));
     let mut b = Bed {
         c,

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::etcd::EtcdServer;
-use common::haproxy::{CheckResponder, Sidecar};
+use common::haproxy::{listen_addr, CheckResponder, Sidecar};
 use common::plain_mariadb::{opts, server_id_once, PlainMariadb};
 use common::{free_port, stdout, wait_until_async};
 use galera_sidecar::etcd::Etcd;
@@ -59,9 +59,7 @@ impl Bed {
             let addr: SocketAddr = format!("{node_ip}:{check_port}").parse().expect("addr");
             checks.push(CheckResponder::start(addr).await);
         }
-        let listen: SocketAddr = format!("{}:{}", ip(net, 1), free_port())
-            .parse()
-            .expect("addr");
+        let listen = listen_addr(&ip(net, 1));
         Bed {
             net,
             etcd,
@@ -74,32 +72,15 @@ impl Bed {
         }
     }
 
-    fn global_args(&self) -> Vec<String> {
-        vec![
-            "--etcd-endpoints".into(),
-            self.etcd.endpoint(),
-            "--cluster-name".into(),
-            CLUSTER.into(),
-            "--etcd-timeout".into(),
-            "2s".into(),
-        ]
-    }
-
-    fn haproxy_args(&self, extra: &[&str]) -> Vec<String> {
-        let mut v = vec!["--check-port".to_string(), self.check_port.to_string()];
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    }
-
+    /// The sidecar in the bed's temp dir: `--check-port` of the responders, then `extra`.
     async fn sidecar(&self, extra: &[&str]) -> Sidecar {
         // On the test's own thread (see `Bed::new`).
         tokio::task::block_in_place(|| {
-            Sidecar::start(
-                self.dir.path(),
-                self.global_args(),
-                self.haproxy_args(extra),
-                self.listen,
-            )
+            Sidecar::builder(self.dir.path(), &self.etcd.endpoint(), CLUSTER, self.listen)
+                .etcd_timeout("2s")
+                .check_port(self.check_port)
+                .args(extra)
+                .start()
         })
     }
 

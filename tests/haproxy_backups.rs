@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::etcd::EtcdServer;
 use common::galera::{Cluster, ROOT_PASSWORD};
-use common::haproxy::{CheckResponder, Sidecar};
+use common::haproxy::{listen_addr, CheckResponder, Sidecar};
 use common::plain_mariadb::{server_id_once, PlainMariadb};
 use common::{free_port, wait_until_async};
 use mysql_async::prelude::Queryable;
@@ -89,21 +89,12 @@ async fn two_haproxies_disagree_for_a_bounded_window() {
                 .expect("put leader");
         }
         let d = dir.path().join(format!("hx{h}"));
-        std::fs::create_dir_all(&d).expect("dir");
-        let listen: SocketAddr = format!("{}:{}", ip(net, 1), free_port())
-            .parse()
-            .expect("addr");
-        let global = vec![
-            "--etcd-endpoints".to_string(),
-            etcd.endpoint(),
-            "--cluster-name".into(),
-            cluster.into(),
-            "--etcd-timeout".into(),
-            "2s".into(),
-        ];
-        let args = vec!["--check-port".to_string(), port.to_string()];
+        let listen = listen_addr(&ip(net, 1));
         hx.push(tokio::task::block_in_place(|| {
-            Sidecar::start(&d, global, args, listen)
+            Sidecar::builder(&d, &etcd.endpoint(), cluster, listen)
+                .etcd_timeout("2s")
+                .check_port(port)
+                .start()
         }));
     }
 
@@ -328,21 +319,12 @@ fn kill9_of_the_leader_fails_over_to_the_first_backup_before_the_lease_expires()
     let (l_name, fb_name) = (c.nodes[l].name.clone(), c.nodes[first_backup].name.clone());
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let listen: SocketAddr = format!("127.0.241.1:{}", free_port())
-        .parse()
-        .expect("addr");
-    let global = vec![
-        "--etcd-endpoints".to_string(),
-        c.endpoint(),
-        "--cluster-name".into(),
-        c.name.clone(),
-        "--etcd-timeout".into(),
-        "2s".into(),
-    ];
-    let args = ["--health-check", "mysql-check", "--backend-port", "3306"]
-        .map(String::from)
-        .to_vec();
-    let hx = Sidecar::start(dir.path(), global, args, listen);
+    let listen = listen_addr("127.0.241.1");
+    let hx = Sidecar::builder(dir.path(), &c.endpoint(), &c.name, listen)
+        .etcd_timeout("2s")
+        .mysql_check()
+        .backend_port(3306)
+        .start();
     let cfg = hx.rendered();
     let lines = server_lines(&cfg);
     assert_eq!(lines.len(), 3, "{cfg}");

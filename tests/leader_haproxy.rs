@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::galera::{Cluster, ROOT_PASSWORD};
-use common::haproxy::Sidecar;
+use common::haproxy::{listen_addr, Sidecar};
 use common::nft::Partition;
+use common::stdout;
 use common::writers::{summary, Attempt, Writers, SCHEMA};
-use common::{free_port, stdout};
 use galera_sidecar::etcd::watch::{watch, WatchEvent};
 
 /// The default `--lease-ttl` (docs/leader.md explains the choice).
@@ -157,22 +157,14 @@ impl Bed {
         let mut hx = Vec::new();
         for i in 0..2 {
             let d = dir.path().join(format!("hx{i}"));
-            std::fs::create_dir_all(&d).expect("haproxy dir");
-            let listen: SocketAddr = format!("127.0.{subnet}.1:{}", free_port())
-                .parse()
-                .expect("addr");
-            let global = vec![
-                "--etcd-endpoints".to_string(),
-                c.endpoint(),
-                "--cluster-name".into(),
-                c.name.clone(),
-                "--etcd-timeout".into(),
-                "2s".into(),
-            ];
-            let args = ["--health-check", "mysql-check", "--backend-port", "3306"]
-                .map(String::from)
-                .to_vec();
-            hx.push(Sidecar::start(&d, global, args, listen));
+            let listen = listen_addr(&format!("127.0.{subnet}.1"));
+            hx.push(
+                Sidecar::builder(&d, &c.endpoint(), &c.name, listen)
+                    .etcd_timeout("2s")
+                    .mysql_check()
+                    .backend_port(3306)
+                    .start(),
+            );
         }
         let leader = leaders.current().expect("leader");
         for h in &hx {
@@ -460,9 +452,7 @@ fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 fn wait_routes(h: &Sidecar, ip: &str) {
     let line = format!("server {ip} {ip}:3306 check\n");
     let ok = wait_for(Duration::from_secs(20), || {
-        h.rendered().contains(&line)
-            && h.status()
-                .is_some_and(|s| s["routed"]["host"].as_str() == Some(ip))
+        h.rendered().contains(&line) && h.routed_host().as_deref() == Some(ip)
     });
     assert!(
         ok,

@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::galera::Cluster;
+use common::haproxy::{listen_addr, Sidecar};
 
 const STEADY_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -305,26 +306,11 @@ fn etcd_wiped_running_and_down() {
         .sql("CREATE USER IF NOT EXISTS 'haproxy'@'%'")
         .expect("haproxy user");
     let hdir = c.root.path().join("haproxy");
-    std::fs::create_dir_all(&hdir).expect("haproxy dir");
-    let listen: std::net::SocketAddr = format!("127.0.{}.1:{}", c.subnet, common::free_port())
-        .parse()
-        .expect("addr");
-    let haproxy = common::haproxy::Sidecar::start(
-        &hdir,
-        vec![
-            "--etcd-endpoints".into(),
-            c.endpoint(),
-            "--cluster-name".into(),
-            c.name.clone(),
-        ],
-        vec![
-            "--backend-port".into(),
-            "3306".into(),
-            "--health-check".into(),
-            "mysql-check".into(),
-        ],
-        listen,
-    );
+    let listen = listen_addr(&format!("127.0.{}.1", c.subnet));
+    let haproxy = Sidecar::builder(&hdir, &c.endpoint(), &c.name, listen)
+        .backend_port(3306)
+        .mysql_check()
+        .start();
     c.etcd.wipe();
     let ready = |c: &Cluster| {
         c.nodes.iter().all(|n| {

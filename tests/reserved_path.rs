@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::galera::{CheckerServe, Cluster, MONITOR_PASSWORD, MONITOR_USER};
-use common::haproxy::Sidecar;
+use common::haproxy::{listen_addr, Sidecar};
 use common::kubelet::{Kubelet, ProbeSpec};
 use common::{bin, wait_until};
 use galera_sidecar::etcd::watch::{watch, WatchEvent};
@@ -71,26 +71,11 @@ fn pod(subnet: u8, mycnf_extra: &str) -> Pod {
     let serve = c.checker_serve(0, CHECK_PORT);
 
     let hdir = c.root.path().join("haproxy");
-    std::fs::create_dir_all(&hdir).expect("mkdir");
-    let listen: SocketAddr = format!("127.0.{subnet}.1:{}", common::free_port())
-        .parse()
-        .expect("addr");
-    let haproxy = Sidecar::start(
-        &hdir,
-        vec![
-            "--etcd-endpoints".into(),
-            c.endpoint(),
-            "--cluster-name".into(),
-            c.name.clone(),
-        ],
-        vec![
-            "--backend-port".into(),
-            "3306".into(),
-            "--check-port".into(),
-            CHECK_PORT.to_string(),
-        ],
-        listen,
-    );
+    let listen = listen_addr(&format!("127.0.{subnet}.1"));
+    let haproxy = Sidecar::builder(&hdir, &c.endpoint(), &c.name, listen)
+        .backend_port(3306)
+        .check_port(CHECK_PORT)
+        .start();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::etcd::EtcdServer;
 use common::galera::Cluster;
+use common::haproxy::{listen_addr, Sidecar};
 use common::{bin, die_with_parent, run, stderr, stdout, wait_until};
 use galera_sidecar::etcd::watch::{watch, WatchEvent};
 use galera_sidecar::etcd::{Etcd, EtcdConfig, Lease};
@@ -757,26 +758,11 @@ fn a_real_node_keeps_its_secrets_off_argv_and_files_with_tight_modes() {
     let node = &c.nodes[0];
     // The haproxy sidecar following this cluster.
     let hdir = c.root.path().join("haproxy");
-    std::fs::create_dir_all(&hdir).expect("mkdir");
-    let listen: std::net::SocketAddr = format!("127.0.111.1:{}", common::free_port())
-        .parse()
-        .expect("addr");
-    let sidecar = common::haproxy::Sidecar::start(
-        &hdir,
-        vec![
-            "--etcd-endpoints".into(),
-            c.endpoint(),
-            "--cluster-name".into(),
-            c.name.clone(),
-        ],
-        vec![
-            "--backend-port".into(),
-            "3306".into(),
-            "--check-port".into(),
-            "18080".into(),
-        ],
-        listen,
-    );
+    let listen = listen_addr("127.0.111.1");
+    let sidecar = Sidecar::builder(&hdir, &c.endpoint(), &c.name, listen)
+        .backend_port(3306)
+        .check_port(18080)
+        .start();
     wait_until(
         "haproxy routes to the leader",
         Duration::from_secs(30),

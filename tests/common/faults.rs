@@ -1,17 +1,16 @@
-//! Fault-injection helpers for `tests/faults.rs`: the schedule's random source (a random seed), a network
-//! partition made with nftables (deleted on drop, so also when a test panics), a background
-//! writer that commits numbered rows through haproxy and records every acknowledged commit, and
-//! a background sampler that watches every node's wsrep view for a second Primary Component.
+//! Fault-injection helpers for `tests/faults.rs`: the schedule's random source (a random
+//! seed), a background sampler that watches every node's wsrep view for a second Primary
+//! Component, and the keeping of every log after the run. The network partition is
+//! `common::nft`; the writer that commits numbered rows through haproxy is
+//! `common::writers::Writer`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use galera_sidecar::mysql::{wsrep_status, Credentials, Endpoint};
-use mysql_async::prelude::Queryable;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -59,144 +58,6 @@ impl Schedule {
         }
         v
     }
-}
-
-/// What the writer has seen.
-#[derive(Debug, Default, Clone)]
-pub struct WriterLog {
-    /// Ids whose autocommit INSERT returned OK, in order.
-    pub acked: Vec<u32>,
-    /// Ids whose retried INSERT hit a duplicate key: an earlier attempt with an unknown outcome
-    /// did commit. Not counted as acknowledged, but checked like them.
-    pub dup_confirmed: Vec<u32>,
-    /// Failed attempts (connection errors, timeouts, server errors) — each one retried.
-    pub failures: u64,
-    pub last_error: Option<String>,
-}
-
-/// A background thread committing rows 1, 2, 3… (`INSERT INTO t.rows`) through `addr`, one at
-/// a time, retrying each id until it is acknowledged or found to exist.
-pub struct Writer {
-    stop: Arc<AtomicBool>,
-    pub log: Arc<Mutex<WriterLog>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-const OP_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl Writer {
-    pub fn start(addr: SocketAddr, user: &str, password: &str, pace: Duration) -> Writer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let log = Arc::new(Mutex::new(WriterLog::default()));
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname(addr.ip().to_string())
-            .tcp_port(addr.port())
-            .user(Some(user.to_string()))
-            .pass(Some(password.to_string()))
-            .prefer_socket(false);
-        let (s, l) = (stop.clone(), log.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("writer runtime");
-            rt.block_on(write_loop(opts, s, l, pace));
-        });
-        Writer {
-            stop,
-            log,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn snapshot(&self) -> WriterLog {
-        self.log.lock().expect("writer log").clone()
-    }
-
-    pub fn acked_count(&self) -> usize {
-        self.log.lock().expect("writer log").acked.len()
-    }
-
-    /// Stop after the statement in flight; returns the final log.
-    pub fn stop(&mut self) -> WriterLog {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.snapshot()
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-enum Outcome {
-    Acked,
-    Duplicate,
-    Failed(String),
-}
-
-async fn insert(conn: &mut mysql_async::Conn, id: u32) -> Outcome {
-    let sql = format!("INSERT INTO t.rows (id, v) VALUES ({id}, 'w{id}')");
-    match tokio::time::timeout(OP_TIMEOUT, conn.query_drop(sql)).await {
-        Err(_) => Outcome::Failed(format!("no answer within {OP_TIMEOUT:?}")),
-        Ok(Ok(())) => Outcome::Acked,
-        Ok(Err(mysql_async::Error::Server(e))) if e.code == 1062 => Outcome::Duplicate,
-        Ok(Err(e)) => Outcome::Failed(e.to_string()),
-    }
-}
-
-async fn write_loop(
-    opts: mysql_async::OptsBuilder,
-    stop: Arc<AtomicBool>,
-    log: Arc<Mutex<WriterLog>>,
-    pace: Duration,
-) {
-    let mut conn: Option<mysql_async::Conn> = None;
-    let mut id: u32 = 1;
-    while !stop.load(Ordering::SeqCst) {
-        if conn.is_none() {
-            match tokio::time::timeout(OP_TIMEOUT, mysql_async::Conn::new(opts.clone())).await {
-                Ok(Ok(c)) => conn = Some(c),
-                Ok(Err(e)) => {
-                    fail(&log, format!("connect: {e}"));
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-                Err(_) => {
-                    fail(&log, "connect: timed out".into());
-                    continue;
-                }
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
-        match insert(c, id).await {
-            Outcome::Acked => {
-                log.lock().expect("writer log").acked.push(id);
-                id += 1;
-                tokio::time::sleep(pace).await;
-            }
-            Outcome::Duplicate => {
-                log.lock().expect("writer log").dup_confirmed.push(id);
-                id += 1;
-            }
-            Outcome::Failed(e) => {
-                // The outcome is unknown: retry the same id on a new connection.
-                fail(&log, e);
-                conn = None;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-}
-
-fn fail(log: &Mutex<WriterLog>, e: String) {
-    let mut l = log.lock().expect("writer log");
-    l.failures += 1;
-    l.last_error = Some(e);
 }
 
 /// One node's view at one sample.

@@ -1,6 +1,8 @@
-//! The haproxy sidecar under test (`galera-sidecar haproxy`, which runs a real haproxy) and a
-//! tiny HTTP responder standing in for a node's `checker serve` (GET /readiness → the status
-//! the test sets, optionally slower than haproxy's `timeout check`).
+//! The haproxy sidecar under test (`galera-sidecar haproxy`, which runs a real haproxy), the one
+//! way the tests start it ([`Sidecar::builder`]: the etcd and cluster it follows, its listen
+//! address and directory, the few options the tests vary), and a tiny HTTP responder standing
+//! in for a node's `checker serve` (GET /readiness → the status the test sets, optionally
+//! slower than haproxy's `timeout check`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{bin, die_with_parent};
+use super::{bin, die_with_parent, free_port};
 
 /// How late a slow answer comes: later than the template's `timeout check 2s`.
 pub const SLOW_ANSWER: Duration = Duration::from_millis(2500);
@@ -88,26 +90,89 @@ pub struct Sidecar {
     args: Vec<String>,
 }
 
-impl Sidecar {
-    /// Start it; `dir` holds the run dir, the config and the log. Waits until it has started
-    /// haproxy (its status file names its pid and haproxy's).
-    pub fn start(
-        dir: &Path,
-        global_args: Vec<String>,
-        args: Vec<String>,
-        listen: SocketAddr,
-    ) -> Sidecar {
+/// `ip` with a free port: an address for a sidecar's `--listen`.
+pub fn listen_addr(ip: &str) -> SocketAddr {
+    format!("{ip}:{}", free_port())
+        .parse()
+        .expect("listen addr")
+}
+
+/// How to start a [`Sidecar`]; [`Sidecar::builder`] makes one, [`SidecarBuilder::start`]
+/// starts it. Options not set are the binary's defaults.
+pub struct SidecarBuilder {
+    dir: PathBuf,
+    listen: SocketAddr,
+    global_args: Vec<String>,
+    args: Vec<String>,
+}
+
+impl SidecarBuilder {
+    /// `--etcd-timeout`.
+    pub fn etcd_timeout(mut self, timeout: &str) -> Self {
+        self.global_args
+            .extend(["--etcd-timeout".to_string(), timeout.to_string()]);
+        self
+    }
+
+    /// `--check-port`: the nodes' `checker serve` port haproxy checks.
+    pub fn check_port(self, port: u16) -> Self {
+        self.args(&["--check-port", &port.to_string()])
+    }
+
+    /// `--backend-port`: the nodes' SQL port.
+    pub fn backend_port(self, port: u16) -> Self {
+        self.args(&["--backend-port", &port.to_string()])
+    }
+
+    /// `--health-check mysql-check` (needs a password-less `'haproxy'@'%'` on the nodes).
+    pub fn mysql_check(self) -> Self {
+        self.args(&["--health-check", "mysql-check"])
+    }
+
+    /// More `haproxy` options, as given (after those set so far).
+    pub fn args(mut self, extra: &[&str]) -> Self {
+        self.args.extend(extra.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Start it (creating its directory); waits until it has started haproxy (its status file
+    /// names its pid and haproxy's).
+    pub fn start(self) -> Sidecar {
+        std::fs::create_dir_all(&self.dir).expect("haproxy sidecar dir");
         let mut s = Sidecar {
             child: None,
-            run_dir: dir.join("run"),
-            config: dir.join("haproxy.cfg"),
-            listen,
-            log: dir.join("sidecar.log"),
-            global_args,
-            args,
+            run_dir: self.dir.join("run"),
+            config: self.dir.join("haproxy.cfg"),
+            listen: self.listen,
+            log: self.dir.join("sidecar.log"),
+            global_args: self.global_args,
+            args: self.args,
         };
         s.spawn();
         s
+    }
+}
+
+impl Sidecar {
+    /// A sidecar following `cluster` on the etcd at `endpoint`, listening on `listen`; `dir`
+    /// holds its run dir (`run/`), its rendered config (`haproxy.cfg`) and its log.
+    pub fn builder(
+        dir: &Path,
+        endpoint: &str,
+        cluster: &str,
+        listen: SocketAddr,
+    ) -> SidecarBuilder {
+        SidecarBuilder {
+            dir: dir.to_path_buf(),
+            listen,
+            global_args: vec![
+                "--etcd-endpoints".to_string(),
+                endpoint.to_string(),
+                "--cluster-name".to_string(),
+                cluster.to_string(),
+            ],
+            args: Vec::new(),
+        }
     }
 
     fn spawn(&mut self) {
@@ -163,6 +228,12 @@ impl Sidecar {
         serde_json::from_slice(&b).ok()
     }
 
+    /// The node haproxy routes to, by its status file (`routed.host`).
+    pub fn routed_host(&self) -> Option<String> {
+        self.status()
+            .and_then(|st| st["routed"]["host"].as_str().map(str::to_string))
+    }
+
     pub fn reloads(&self) -> u64 {
         self.status()
             .and_then(|s| s["reloads"].as_u64())
@@ -183,10 +254,6 @@ impl Sidecar {
             .env_remove("GALERA_RUN_DIR")
             .output()
             .expect("run haproxy readiness")
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).expect("running")
     }
 
     /// SIGTERM and wait (bounded); returns whether it exited 0.
