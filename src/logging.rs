@@ -52,6 +52,36 @@ impl Throttle {
     }
 }
 
+/// Notes that recur, each throttled on its own: a note is due when it was not said within
+/// `every` (unlike [`Throttle`], two notes alternating do not make each other due).
+#[derive(Debug)]
+pub struct Notes {
+    every: std::time::Duration,
+    said: std::collections::HashMap<String, std::time::Instant>,
+}
+
+impl Notes {
+    pub fn new(every: std::time::Duration) -> Self {
+        Notes {
+            every,
+            said: Default::default(),
+        }
+    }
+
+    /// Whether to say `note` now (and remember when it was said).
+    pub fn due(&mut self, note: &str) -> bool {
+        let now = std::time::Instant::now();
+        let every = self.every;
+        // Forget notes not said for a while: the map stays as small as what recurs.
+        self.said.retain(|_, at| now.duration_since(*at) < every);
+        if self.said.contains_key(note) {
+            return false;
+        }
+        self.said.insert(note.to_string(), now);
+        true
+    }
+}
+
 /// A periodic line for a wait that goes on: due at most once per `every`. [`Every::now`] is
 /// due at once (then every `every`), [`Every::after`] only once `every` has passed.
 #[derive(Debug)]
@@ -91,6 +121,18 @@ impl Every {
 mod throttle_tests {
     use super::{Every, Throttle};
     use std::time::Duration;
+
+    #[test]
+    fn notes_are_throttled_each_on_its_own() {
+        let mut n = super::Notes::new(Duration::from_secs(3600));
+        assert!(n.due("a"));
+        assert!(n.due("b"));
+        assert!(!n.due("a"), "b in between does not make a due again");
+        assert!(!n.due("b"));
+        let mut fast = super::Notes::new(Duration::ZERO);
+        assert!(fast.due("a"));
+        assert!(fast.due("a"));
+    }
 
     #[test]
     fn every_is_due_at_its_pace() {

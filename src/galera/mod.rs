@@ -98,7 +98,7 @@ pub async fn main(global: &GlobalOpts, opts: &GaleraOpts) -> anyhow::Result<u8> 
         previous_alive,
         position_since: previous_alive.unwrap_or_else(crate::etcd::unix_now),
         census: None,
-        notes: crate::logging::Throttle::new(std::time::Duration::from_secs(30)),
+        notes: crate::logging::Notes::new(std::time::Duration::from_secs(30)),
     };
     let result = sequence(&mut node, &mut fwd_rx).await;
     match result {

@@ -168,7 +168,7 @@ pub struct Node {
     /// The census entry last written by this process, and the lease it was written under.
     pub census: Option<(i64, CensusEntry)>,
     /// Throttles the steady loop's "still so" notes (e.g. a leader kept during a pause).
-    pub notes: crate::logging::Throttle,
+    pub notes: crate::logging::Notes,
 }
 
 impl Node {

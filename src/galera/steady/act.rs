@@ -187,15 +187,14 @@ async fn step_once(
                 }
             }
         }
-        Step::Note(note) => {
-            if node.notes.due(note) {
-                info!("{note}");
-            }
-        }
+        // Said as the plan's sentence.
+        Step::Note(_) => {}
         Step::Campaign => campaign(node, pass).await?,
         Step::Resign(why) => {
             if let Some(l) = &snap.leader {
-                if node.etcd.resign(l).await? {
+                let resigned = node.etcd.resign(l).await?;
+                node.state.current.leader = false;
+                if resigned {
                     info!("gave up leadership: {why}");
                 }
             }

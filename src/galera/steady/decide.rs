@@ -193,6 +193,9 @@ pub struct Plan {
     pub leader: Option<bool>,
     /// What was decided and why, in one sentence (logged when it changes, and as a heartbeat).
     pub sentence: String,
+    /// The sentence's shape, its numbers blanked: what "changed" is judged on, so that a count
+    /// of seconds or failures growing every pass does not make every pass a new line.
+    pub key: String,
 }
 
 /// Decide one pass of the running loop (pure).
@@ -371,8 +374,22 @@ fn plan(steps: Vec<Step>, leader: Option<bool>, o: &Observation) -> Plan {
     Plan {
         steps,
         leader,
+        key: shape(&sentence),
         sentence,
     }
+}
+
+/// `s` with every run of digits replaced by one `#` (pure).
+pub fn shape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
 }
 
 /// Where this node stands, for a pass with nothing to do: the leader, the local state, the

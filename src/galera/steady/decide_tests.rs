@@ -475,7 +475,21 @@ fn a_pass_whose_situation_holds_says_the_same_sentence() {
         })
     };
     assert_eq!(
-        decide(&paused_pass(1_002, 40)).sentence,
-        decide(&paused_pass(1_050, 88)).sentence
+        decide(&paused_pass(1_002, 40)).key,
+        decide(&paused_pass(1_050, 88)).key
     );
+    // A server silent for 3 passes, then for 4: the same situation.
+    let silent = |n: u32| {
+        with(|o| {
+            o.status = None;
+            o.sql_failures = n;
+            o.snap.as_mut().map(|s| s.nodes.remove(ME));
+        })
+    };
+    let (three, four) = (decide(&silent(3)), decide(&silent(4)));
+    assert_ne!(three.sentence, four.sentence, "the sentence says the count");
+    assert_eq!(three.key, four.key, "the key does not");
+    // A different situation is a different key.
+    assert_ne!(decide(&healthy()).key, three.key);
+    assert_eq!(super::decide::shape("n=17, 3 s, g-0"), "n=#, # s, g-#");
 }

@@ -9,7 +9,8 @@
 //! - [`drain`]: SIGTERM (hand leadership over, stop mariadbd cleanly);
 //! - [`status_path`]: how the loop and the probes reach mariadbd, said once.
 //!
-//! The plan's sentence is logged when it changes and every [`HEARTBEAT`] while it does not
+//! The plan's sentence is logged when it changes (numbers aside: a count of seconds growing is
+//! not a change) and every [`HEARTBEAT`] while it does not
 //! ("no action: 127.0.0.2 leads, Synced/Primary, STEADY"). Never stops mariadbd because etcd
 //! is unreachable: Galera has its own quorum. etcd errors are logged (rate-limited) and the
 //! loop goes on; keys are repaired when etcd returns.
@@ -86,7 +87,7 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
         }
         let o = observe(node, &mut view, &mut local, woken_by).await;
         let plan = decide(&o);
-        if said.due(&plan.sentence) {
+        if said.due(&plan.key) {
             info!("{}", plan.sentence);
         }
         let mut pass = Pass {
