@@ -35,17 +35,21 @@ pub fn client_result(client: &mut Command) -> Result<String, String> {
     }
 }
 
-/// The my.cnf of a test node (small memory, rsync SST, fast failure detection).
+/// The my.cnf of a test node (small memory, rsync SST, fast failure detection): the template
+/// with the values scripts/playground and scripts/bench use too.
 pub fn mycnf(dir: &Path, ip: &str) -> String {
-    format!(
-        "{}innodb_flush_log_at_trx_commit=1\nmax_connections=50\n{}",
-        super::mycnf::server(dir, ip, 3306, &dir.join("tmp")),
-        super::mycnf::galera(
-            ip,
+    super::mycnf::server(dir, ip, 3306, &dir.join("tmp"))
+        .galera(
             "test",
-            ";evs.suspect_timeout=PT5S;evs.inactive_timeout=PT8S"
+            ";evs.suspect_timeout=PT5S;evs.inactive_timeout=PT8S",
         )
-    )
+        .set(
+            "TITLE",
+            "a galera-sidecar test node (tests/common/galera.rs)",
+        )
+        .set("FLUSH_LOG_AT_TRX_COMMIT", "1")
+        .set("MAX_CONNECTIONS", "50")
+        .render()
 }
 
 pub const MONITOR_USER: &str = "monitor";

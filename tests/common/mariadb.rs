@@ -48,9 +48,10 @@ impl MariaDb {
         };
         std::fs::create_dir_all(m.datadir()).expect("datadir");
         let cnf = format!(
-            "{}wsrep_cluster_address=gcomm://\nwsrep_node_address={ip}\n{}{extra}\n",
-            super::mycnf::server(m.dir.path(), ip, 3306, m.dir.path()),
-            super::mycnf::galera(ip, "checker-test", ";pc.recovery=false"),
+            "{}wsrep_cluster_address=gcomm://\nwsrep_node_address={ip}\n{extra}\n",
+            super::mycnf::server(m.dir.path(), ip, 3306, m.dir.path())
+                .galera("checker-test", ";pc.recovery=false")
+                .render(),
         );
         std::fs::write(m.cnf(), cnf).expect("write my.cnf");
         let chown = Command::new("chown")

@@ -42,7 +42,7 @@ impl PlainMariadb {
         chown_mysql(&d.join("init.sql"));
         let cnf = format!(
             "{}server-id={server_id}\nwsrep_on=OFF\ninit-file={}/init.sql\n",
-            super::mycnf::server(d, ip, port, d),
+            super::mycnf::server(d, ip, port, d).render(),
             d.display()
         );
         std::fs::write(d.join("my.cnf"), cnf).expect("my.cnf");
