@@ -291,7 +291,9 @@ fn force_bootstrap_of_a_stale_node() {
     c.kill_all();
     c.start_all();
     c.check("normal election", || c.wait_steady(3, STEADY_TIMEOUT));
-    c.assert_rows_everywhere(20);
+    c.check("rows after the normal election", || {
+        c.assert_rows_everywhere(20)
+    });
 }
 
 /// etcd wiped while the cluster runs: no new uuid, keys restored, readiness never drops.

@@ -396,16 +396,33 @@ impl Cluster {
         self.snapshot().map(|s| s.nodes.len()).unwrap_or(0)
     }
 
-    /// Wait until STEADY with `n` nodes registered and Synced.
+    /// STEADY with `n` nodes registered, each of them serving now (its mariadbd answers
+    /// Synced or Donor): a registration left by a killed process (its lease not yet expired)
+    /// does not count.
+    pub fn steady_now(&self, n: usize) -> bool {
+        self.snapshot().is_some_and(|s| {
+            s.known_state() == Some(ClusterState::Steady)
+                && s.nodes.len() == n
+                && s.nodes.keys().all(|name| {
+                    self.nodes
+                        .iter()
+                        .find(|t| t.name == *name)
+                        .is_some_and(|t| {
+                            matches!(
+                                t.wsrep("local_state_comment").as_deref(),
+                                Some("Synced" | "Donor/Desynced")
+                            )
+                        })
+                })
+        })
+    }
+
+    /// Wait until STEADY with `n` nodes registered and serving ([`Cluster::steady_now`]).
     pub fn wait_steady(&self, n: usize, timeout: Duration) {
         wait_until(
             &format!("STEADY with {n} registered nodes"),
             timeout,
-            || {
-                self.snapshot().is_some_and(|s| {
-                    s.known_state() == Some(ClusterState::Steady) && s.nodes.len() == n
-                })
-            },
+            || self.steady_now(n),
         );
     }
 
@@ -630,10 +647,7 @@ impl Cluster {
     pub fn wait_steady_restarting(&mut self, n: usize, timeout: Duration) {
         let start = Instant::now();
         while start.elapsed() < timeout {
-            let steady = self.snapshot().is_some_and(|s| {
-                s.known_state() == Some(ClusterState::Steady) && s.nodes.len() == n
-            });
-            if steady {
+            if self.steady_now(n) {
                 return;
             }
             self.restart_exited();
