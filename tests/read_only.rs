@@ -143,6 +143,10 @@ fn read_only_followers_across_a_switchover_and_stray_writes_flagged() {
     );
 
     // Stray writes: root is not stopped by read_only; its commits on a non-leader are flagged.
+    // Commits within LEADER_GRACE of a node's last leadership are forgiven (a demoted leader's
+    // in-flight transactions), and any node may have led while the cluster formed (a donor
+    // gives leadership up): write once that grace is over for every node.
+    std::thread::sleep(galera_sidecar::galera::read_only::LEADER_GRACE + Duration::from_secs(1));
     c.nodes[other]
         .sql("INSERT INTO app.t (v) VALUES (2), (3); INSERT INTO app.t (v) VALUES (4)")
         .expect("root writes on a non-leader");
