@@ -5,25 +5,13 @@ use std::path::PathBuf;
 
 use super::ConfigError;
 
-/// Where `program` would be run from: itself when it names a path (contains `/`), else the
-/// first executable file of that name on `PATH`.
+/// Where `program` would be run from: itself when it names a path (contains `/`) and is an
+/// executable file, else the first executable of that name on `PATH` (the `which` crate).
 pub fn find_program(program: &std::path::Path) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &std::path::Path| {
-        std::fs::metadata(p)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    };
     if program.as_os_str().is_empty() {
         return None;
     }
-    if program.to_string_lossy().contains('/') {
-        return executable(program).then(|| program.to_path_buf());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| executable(p))
+    which::which(program).ok()
 }
 
 /// A program option must name an executable: checked at start, so a typo or a missing
@@ -64,5 +52,31 @@ pub fn listen_fix(e: &std::io::Error, option: &str) -> String {
             "a port below 1024 needs privileges (CAP_NET_BIND_SERVICE): choose another port with {option}"
         ),
         _ => format!("check {option}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    #[test]
+    fn find_program_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain = dir.path().join("not-executable");
+        std::fs::write(&plain, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let cases: [(&Path, bool); 6] = [
+            (Path::new("sh"), true),
+            (Path::new("/bin/sh"), true),
+            (Path::new("no-such-program-anywhere"), false),
+            (Path::new("/no/such/path/sh"), false),
+            (Path::new(""), false),
+            (&plain, false),
+        ];
+        for (program, found) in cases {
+            assert_eq!(find_program(program).is_some(), found, "{program:?}");
+        }
     }
 }
