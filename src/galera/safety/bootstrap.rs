@@ -164,6 +164,19 @@ fn silent_members(ev: &Evidence) -> Option<String> {
     }
 }
 
+/// A bootstrap beside another member's running mariadbd could make a second Primary
+/// Component: the refusal, when one runs.
+fn beside_running(ev: &Evidence) -> Option<Verdict> {
+    let running = others_running(ev);
+    (!running.is_empty()).then(|| {
+        Verdict::Refuse(format!(
+            "the mariadbd of {} runs (registered, or up outside a Primary Component): a bootstrap \
+             beside it could make a second Primary Component; join it, or stop it first",
+            running.join(",")
+        ))
+    })
+}
+
 pub(super) fn recovery_bootstrap(ev: &Evidence) -> Verdict {
     let Some(rec) = &ev.snap.recovery else {
         return Verdict::Refuse("no recovery record names a winner".into());
@@ -171,13 +184,8 @@ pub(super) fn recovery_bootstrap(ev: &Evidence) -> Verdict {
     if rec.winner != ev.me {
         return Verdict::Refuse(format!("the recovery record names {}", rec.winner));
     }
-    let running = others_running(ev);
-    if !running.is_empty() {
-        return Verdict::Refuse(format!(
-            "the mariadbd of {} runs (registered, or up outside a Primary Component): a bootstrap \
-             beside it could make a second Primary Component; join it, or stop it first",
-            running.join(",")
-        ));
+    if let Some(refusal) = beside_running(ev) {
+        return refusal;
     }
     let (Position::Known { uuid, seqno }, Some(want)) = (ev.local, rec.position.uuid()) else {
         return Verdict::Refuse(format!(
@@ -213,13 +221,8 @@ pub(super) fn forced_bootstrap(ev: &Evidence) -> Verdict {
     if rec.winner != ev.me || req.node != ev.me {
         return Verdict::Refuse(format!("the forced recovery names {}", rec.winner));
     }
-    let running = others_running(ev);
-    if !running.is_empty() {
-        return Verdict::Refuse(format!(
-            "the mariadbd of {} runs (registered, or up outside a Primary Component): a bootstrap \
-             beside it could make a second Primary Component; join it, or stop it first",
-            running.join(",")
-        ));
+    if let Some(refusal) = beside_running(ev) {
+        return refusal;
     }
     let cluster = cluster_uuid(ev.snap);
     if let Some(problem) = force_request_problem(req, Some(ev.local), cluster.as_deref(), ev.now) {
