@@ -27,6 +27,15 @@ const NON_PRIMARY_GRACE: i64 = 30;
 /// `non_primary::CONFIRMED_DOWN_GRACE`: the running loop plans from then on.
 const CONFIRMED_DOWN_GRACE: i64 = 5;
 
+/// What playing one step came to.
+enum Played {
+    Done,
+    /// Its etcd write failed: the pass's other etcd writes are skipped.
+    EtcdFailed,
+    /// The process exited (left for the recovery).
+    Exited,
+}
+
 impl World {
     /// What `SHOW STATUS LIKE 'wsrep%'` says on node `i` (None: mariadbd is not running).
     fn status(&self, i: usize) -> Option<WsrepStatus> {
@@ -110,22 +119,38 @@ impl World {
             probes,
             woken_by: "the simulation".into(),
         };
+        // The executor's sequencing: after a failed etcd write the pass's other etcd writes
+        // are skipped (a take-over, which ends them too, is not modelled).
+        let mut etcd_failed = false;
         for step in decide(&o).steps {
-            if !self.play(i, step, &snap, non_primary_for) {
-                return;
+            if step.skipped(etcd_failed, false) {
+                continue;
+            }
+            match self.play(i, step, &snap, non_primary_for) {
+                Played::Exited => return,
+                Played::EtcdFailed => etcd_failed = true,
+                Played::Done => {}
             }
         }
         self.nodes[i].alive_at = Some(now);
     }
 
-    /// Play one step of the running loop's plan; false when the process exited.
-    fn play(&mut self, i: usize, step: Step, snap: &ClusterSnapshot, non_primary_for: i64) -> bool {
+    /// Play one step of the running loop's plan.
+    fn play(
+        &mut self,
+        i: usize,
+        step: Step,
+        snap: &ClusterSnapshot,
+        non_primary_for: i64,
+    ) -> Played {
         let lease = self.nodes[i].lease;
+        // An etcd error (a put under a lease etcd no longer has) fails the step.
+        let mut failed = false;
         match step {
             Step::Leave(_) => {
                 // A clean stop: the datadir keeps its position.
                 self.exit_process(i, "left to take part in recovery");
-                return false;
+                return Played::Exited;
             }
             Step::HealInPlace(_) => self.heal_in_place(i, non_primary_for),
             Step::Register(r) => {
@@ -149,28 +174,37 @@ impl World {
                 if r.refused {
                     ops.push(Op::Del(Key::Refused(i)));
                 }
-                if self.etcd.txn(&[], ops).is_ok() {
-                    if let Some(c) = r.census {
-                        self.nodes[i].census = Some((lease, c));
+                match self.etcd.txn(&[], ops) {
+                    Ok(_) => {
+                        if let Some(c) = r.census {
+                            self.nodes[i].census = Some((lease, c));
+                        }
                     }
+                    Err(_) => failed = true,
                 }
             }
             Step::Deregister(_) => {
-                let _ = self.etcd.txn(&[], vec![Op::Del(Key::Node(i))]);
+                failed = self.etcd.txn(&[], vec![Op::Del(Key::Node(i))]).is_err();
             }
             Step::PublishCensus(c) => {
-                self.publish_census(i, c, true);
+                failed = !self.publish_census(i, c, true);
             }
             Step::RestoreUuid(u) => {
                 let put = Op::Put(Key::Uuid, Val::Text(u), 0);
-                let _ = self.etcd.txn(&[Cond::Absent(Key::Uuid)], vec![put]);
+                failed = self
+                    .etcd
+                    .txn(&[Cond::Absent(Key::Uuid)], vec![put])
+                    .is_err();
             }
             Step::ClearHealRecord => {
                 if let Some(rev) = self.etcd.get(&Key::Bootstrap).map(|kv| kv.modrev) {
-                    let _ = self.etcd.txn(
-                        &[Cond::ModRev(Key::Bootstrap, rev)],
-                        vec![Op::Del(Key::Bootstrap)],
-                    );
+                    failed = self
+                        .etcd
+                        .txn(
+                            &[Cond::ModRev(Key::Bootstrap, rev)],
+                            vec![Op::Del(Key::Bootstrap)],
+                        )
+                        .is_err();
                 }
             }
             Step::DropMootForce(m) => {
@@ -182,8 +216,12 @@ impl World {
                         ops.push(Op::Del(key));
                     }
                 }
-                if !ops.is_empty() && self.etcd.txn(&conds, ops) == Ok(true) {
-                    self.log(i, m.why);
+                if !ops.is_empty() {
+                    match self.etcd.txn(&conds, ops) {
+                        Ok(true) => self.log(i, m.why),
+                        Ok(false) => {}
+                        Err(_) => failed = true,
+                    }
                 }
             }
             Step::SetSteady { expected, .. } => {
@@ -193,15 +231,20 @@ impl World {
                     Op::Del(Key::Bootstrap),
                     Op::Del(Key::Recovery),
                 ];
-                if self.etcd.txn(&conds, ops) == Ok(true) {
-                    self.log(i, "state -> STEADY".into());
+                match self.etcd.txn(&conds, ops) {
+                    Ok(true) => self.log(i, "state -> STEADY".into()),
+                    Ok(false) => {}
+                    Err(_) => failed = true,
                 }
             }
             Step::WriteMark { mark, .. } => {
-                let _ = self.etcd.txn(
-                    &[Cond::KeyUnchangedSince(Key::Hwm, snap.revision)],
-                    vec![Op::Put(Key::Hwm, Val::Mark(mark), 0)],
-                );
+                failed = self
+                    .etcd
+                    .txn(
+                        &[Cond::KeyUnchangedSince(Key::Hwm, snap.revision)],
+                        vec![Op::Put(Key::Hwm, Val::Mark(mark), 0)],
+                    )
+                    .is_err();
             }
             Step::WriteRecoveryMark(id) => self.nodes[i].data.mark = Some(id),
             Step::AddForks(missing) => {
@@ -216,7 +259,11 @@ impl World {
             | Step::Campaign
             | Step::Resign(_) => {}
         }
-        true
+        if failed {
+            Played::EtcdFailed
+        } else {
+            Played::Done
+        }
     }
 
     /// `rules::non_primary_plan` for node `i` on a fresh snapshot.

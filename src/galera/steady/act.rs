@@ -47,7 +47,7 @@ pub async fn execute(
     let mut etcd_error = None;
     let mut took_over = false;
     for step in &plan.steps {
-        if step.writes_etcd() && (etcd_error.is_some() || took_over) {
+        if step.skipped(etcd_error.is_some(), took_over) {
             continue;
         }
         if !step.routine() {

@@ -148,6 +148,13 @@ impl Step {
         }
     }
 
+    /// Is this step skipped, after an etcd write of the same pass failed (`etcd_failed`) or a
+    /// take-over won (`took_over`)? Then the pass's other etcd writes wait for the next pass,
+    /// which decides on a fresh view (pure; the executor and the simulation both follow it).
+    pub fn skipped(&self, etcd_failed: bool, took_over: bool) -> bool {
+        self.writes_etcd() && (etcd_failed || took_over)
+    }
+
     /// Routine bookkeeping, left out of the plan's sentence and the `decisions` metric (it
     /// recurs every few seconds).
     pub fn routine(&self) -> bool {
