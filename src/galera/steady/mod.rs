@@ -5,6 +5,7 @@
 //!   saw a change), the lease, the probes of gone members' ports while non-Primary, the
 //!   datadir's marks — into one [`decide::Observation`];
 //! - [`decide`]: the pure decision, a [`decide::Plan`] of steps and a sentence;
+//! - [`step`]: one step of a plan (its kind, words and sequencing);
 //! - [`act`]: the executor, one fenced etcd operation or local write per step;
 //! - [`drain`]: SIGTERM (hand leadership over, stop mariadbd cleanly);
 //! - [`status_path`]: how the loop and the probes reach mariadbd, said once.
@@ -21,6 +22,7 @@ pub mod decide;
 mod decide_tests;
 mod drain;
 mod status_path;
+pub mod step;
 
 use std::time::Duration;
 
