@@ -376,6 +376,7 @@ mod tests {
                         forks: vec![],
                         cached_downto,
                         stray_writes: 0,
+                        version: None,
                     },
                 );
             }

@@ -301,6 +301,7 @@ mod tests {
                     forks: vec![],
                     cached_downto: None,
                     stray_writes: 0,
+                    version: None,
                 },
             );
         }

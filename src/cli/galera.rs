@@ -26,6 +26,15 @@ pub struct GaleraOpts {
     /// The mariadb-install-db binary
     #[arg(long, env = "GALERA_INSTALL_DB", default_value = "mariadb-install-db")]
     pub install_db: PathBuf,
+    /// The mariadb-upgrade binary: run once the node is Synced when the datadir records an
+    /// older release series than mariadbd's (docs/operations.md §14); a missing one fails
+    /// only that run, logged
+    #[arg(
+        long,
+        env = "GALERA_MARIADB_UPGRADE",
+        default_value = "mariadb-upgrade"
+    )]
+    pub mariadb_upgrade: PathBuf,
     /// Addresses or DNS names of the other members, probed before a brand-new bootstrap
     #[arg(long, env = "GALERA_PEERS", value_delimiter = ',')]
     pub peers: Vec<String>,

@@ -25,3 +25,10 @@ pub const BOOTSTRAP_SYNCED: Duration = Duration::from_secs(600);
 /// How long a Synced bootstrap keeps retrying to record itself in etcd before leaving it to
 /// the running loop (mariadbd keeps running either way).
 pub const RECORD_BOOTSTRAP: Duration = Duration::from_secs(120);
+/// One `mariadbd --version` at start (the binary's version, for the census and the join rule).
+pub const VERSION_QUERY: Duration = Duration::from_secs(30);
+/// One `mariadb-upgrade` run: it checks every table, so a large datadir takes long; killed
+/// past this (mariadbd keeps running; the run is retried).
+pub const UPGRADE_RUN: Duration = Duration::from_secs(3600);
+/// How long after a failed `mariadb-upgrade` the running loop runs it again.
+pub const UPGRADE_RETRY: Duration = Duration::from_secs(60);

@@ -226,6 +226,7 @@ mod tests {
                 forks: vec![fork("a", 1), fork("b", 5)],
                 cached_downto: None,
                 stray_writes: 0,
+                version: None,
             },
         );
         let ids: Vec<String> = known_forks(&snap).into_iter().map(|f| f.id).collect();

@@ -574,6 +574,7 @@ mod tests {
             forks: vec![],
             cached_downto: None,
             stray_writes: 0,
+            version: None,
         };
         s.census.insert("g-0".into(), census(Position::known(U, 9)));
         s.census

@@ -9,6 +9,8 @@
 //! - [`monitor`]: the monitor user kept in step with its (rotated) Secret while running;
 //! - [`rules`]: registration, STEADY, leadership while running (pure);
 //! - [`keep`]: a resync keeps the diverged datadir aside (or deletes it); the volume layout;
+//! - [`upgrade`]: versions, when `mariadb-upgrade` is due, the mixed-version join rule (pure);
+//!   [`mariadb_upgrade`]: running it once the node is Synced;
 //! - [`datadir`]: classification, initialisation, users, grastate edits, `--wsrep-recover`;
 //! - [`mysqld`]: the reaper, mariadbd's command line and start, clean stop;
 //! - [`node`]: the shared context (config, etcd session, lease, state file);
@@ -21,6 +23,7 @@ pub mod grastate;
 pub mod handover;
 pub mod heal;
 pub mod keep;
+pub mod mariadb_upgrade;
 pub mod monitor;
 pub mod mysqld;
 pub mod node;
@@ -32,6 +35,7 @@ pub mod rules;
 pub mod run;
 pub mod safety;
 pub mod steady;
+pub mod upgrade;
 
 use std::time::Duration;
 
@@ -99,6 +103,7 @@ pub async fn main(global: &GlobalOpts, opts: &GaleraOpts) -> anyhow::Result<u8> 
         position_since: previous_alive.unwrap_or_else(crate::etcd::unix_now),
         census: None,
         notes: crate::logging::Notes::new(std::time::Duration::from_secs(30)),
+        version: None,
     };
     let result = sequence(&mut node, &mut fwd_rx).await;
     match result {

@@ -169,6 +169,9 @@ pub struct Node {
     pub census: Option<(i64, CensusEntry)>,
     /// Throttles the steady loop's "still so" notes (e.g. a leader kept during a pause).
     pub notes: crate::logging::Notes,
+    /// mariadbd's version (`mariadbd --version`, read once at start; `None`: unknown),
+    /// published in the census and compared with the leader's before a join.
+    pub version: Option<String>,
 }
 
 impl Node {
@@ -273,6 +276,7 @@ impl Node {
             forks: self.forks(),
             cached_downto: None,
             stray_writes: 0,
+            version: self.version.clone(),
         }
     }
 
@@ -299,6 +303,7 @@ impl Node {
         let material = history(&last.position) != history(&entry.position)
             || last.running.as_ref().map(history) != entry.running.as_ref().map(history)
             || last.forks != entry.forks
+            || last.version != entry.version
             // The first stray write is published at once (then with the refresh).
             || (last.stray_writes == 0) != (entry.stray_writes == 0);
         let moved = last.position != entry.position || last.running != entry.running;

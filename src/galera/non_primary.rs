@@ -409,6 +409,7 @@ mod tests {
                         forks: vec![],
                         cached_downto: None,
                         stray_writes: 0,
+                        version: None,
                     },
                 );
                 if !runs {
@@ -580,6 +581,7 @@ mod tests {
                         forks: vec![],
                         cached_downto: None,
                         stray_writes: 0,
+                        version: None,
                     },
                 );
                 if !runs {

@@ -12,6 +12,7 @@ use crate::etcd::ClusterState;
 use crate::position::Position;
 
 use super::safety::{self, Action, Evidence, Verdict};
+use super::upgrade;
 
 /// What the node knows about itself and its peers, besides etcd.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,9 @@ pub struct Observation<'a> {
     pub cluster_size: usize,
     /// See [`Evidence::quiet_secs`].
     pub quiet_secs: i64,
+    /// This node's mariadbd version (`mariadbd --version`), compared with the leader's before
+    /// a join (`upgrade::join_refusal`); `None`: unknown, not compared.
+    pub version: Option<&'a str>,
 }
 
 impl Observation<'_> {
@@ -164,6 +168,16 @@ pub fn decide(o: &Observation) -> Plan {
             Verdict::Wait(reason) => return Plan::WaitForRegistered { reason },
             Verdict::Allow(_) => {}
         }
+        // Galera mixes versions only one long-term series apart: a joiner further from the
+        // leader's version waits (for the leader to change, or the operator to fix the image).
+        if let Some(leader) = snap.leader_name().filter(|l| *l != o.me) {
+            let theirs = snap.census.get(leader).and_then(|c| c.version.as_deref());
+            if let Some(why) = upgrade::join_refusal(o.version, leader, theirs) {
+                return Plan::Wait {
+                    reason: format!("not joining: {why}"),
+                };
+            }
+        }
         let reachable: Vec<(String, String)> = registered
             .iter()
             .filter(|(n, _)| o.reachable.contains(n.as_str()))
@@ -291,6 +305,9 @@ mod tests {
         running: Option<(&'static str, i64, i64)>,
         /// When this datadir's position was last current.
         since: i64,
+        /// This node's mariadbd version, and the one the registered nodes publish.
+        version: Option<&'static str>,
+        theirs: Option<&'static str>,
         want: &'static str,
         fragment: &'static str,
     }
@@ -312,6 +329,8 @@ mod tests {
             data: &[],
             running: Some((U, 100, 500)),
             since: 400,
+            version: Some("10.11.19-MariaDB-0+deb12u1"),
+            theirs: Some("10.11.19-MariaDB-0+deb12u1"),
             want: "",
             fragment: "",
         }
@@ -345,6 +364,7 @@ mod tests {
                         forks: vec![],
                         cached_downto: None,
                         stray_writes: 0,
+                        version: c.theirs.map(str::to_string),
                     },
                 );
             }
@@ -357,6 +377,7 @@ mod tests {
             forks: vec![],
             cached_downto: None,
             stray_writes: 0,
+            version: None,
         };
         for n in c.fresh {
             s.census.insert(n.to_string(), entry(Position::Fresh));
@@ -409,6 +430,7 @@ mod tests {
             now: 1000,
             cluster_size: 3,
             quiet_secs: 45,
+            version: c.version,
         })
     }
 
@@ -619,6 +641,62 @@ mod tests {
                 position: k(5),
                 want: "join",
                 ..base("etcd lost uuid while nodes run: their published uuid is ours")
+            },
+            Case {
+                nodes: &["g-0", "g-1"],
+                reachable: &["g-0", "g-1"],
+                position: k(7),
+                version: Some("10.11.19-MariaDB"),
+                theirs: Some("10.6.16-MariaDB"),
+                want: "join",
+                ..base("rolling upgrade: the leader one long-term series older")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: k(7),
+                version: Some("10.6.16-MariaDB"),
+                theirs: Some("10.11.19-MariaDB"),
+                want: "join",
+                ..base("rolling upgrade: an old node rejoins an upgraded leader")
+            },
+            Case {
+                nodes: &["g-0", "g-1"],
+                reachable: &["g-0", "g-1"],
+                position: k(7),
+                version: Some("11.4.2-MariaDB"),
+                theirs: Some("10.6.16-MariaDB"),
+                want: "wait",
+                fragment: "not joining: mariadbd 11.4.2 here is more than one release series \
+                           newer than g-0's 10.6.16, the leader's",
+                ..base("the leader two long-term series older: wait, naming both versions")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                version: Some("10.6.16-MariaDB"),
+                theirs: Some("11.4.2-MariaDB"),
+                want: "wait",
+                fragment: "more than one release series older than g-0's 11.4.2",
+                ..base("a joiner two series older than the leader: wait")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                version: Some("11.4.2-MariaDB"),
+                theirs: None,
+                want: "join",
+                ..base("the leader publishes no version: nothing to judge on")
+            },
+            Case {
+                nodes: &["g-0"],
+                reachable: &["g-0"],
+                position: Position::known(V, 10),
+                version: Some("11.4.2-MariaDB"),
+                theirs: Some("10.6.16-MariaDB"),
+                want: "refuse",
+                fragment: "two histories",
+                ..base("two histories outrank the version rule")
             },
             Case {
                 want: "enter-recovery",

@@ -533,6 +533,7 @@ pub(crate) mod tests {
                     forks: peer_forks,
                     cached_downto: None,
                     stray_writes: 0,
+                    version: None,
                 },
             );
             s

@@ -51,6 +51,7 @@ pub(super) fn census(s: &mut ClusterSnapshot, n: &str, p: Position, running: boo
             forks: vec![],
             cached_downto: None,
             stray_writes: 0,
+            version: None,
         },
     );
 }

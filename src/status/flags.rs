@@ -50,6 +50,12 @@ pub fn flags(snap: &ClusterSnapshot, rows: &[MemberRow], now: i64) -> Vec<String
             c.stray_writes
         ));
     }
+    // A rolling upgrade shows as census entries of several versions.
+    let versions = snap
+        .census
+        .iter()
+        .filter_map(|(n, c)| Some((n.as_str(), c.version.as_deref()?)));
+    f.extend(crate::galera::upgrade::mixed_versions(versions));
     if let Some(why) = force_bootstrap_ignored(snap, now) {
         f.push(why);
     } else if let Some(req) = &snap.force_bootstrap {
@@ -344,6 +350,23 @@ mod tests {
                 },
                 "g-1 received 3 local write(s) while not the leader (since its mariadbd \
                  started): a client bypasses haproxy's write port",
+            ),
+            (
+                "mixed versions: a rolling upgrade half done",
+                |s| {
+                    for (n, v) in [
+                        ("g-0", "10.11.19-MariaDB-0+deb12u1"),
+                        ("g-1", "10.11.19-MariaDB-0+deb12u1"),
+                        ("g-2", "10.6.16-MariaDB"),
+                    ] {
+                        census(s, n, Position::known(U, 40), true);
+                        if let Some(c) = s.census.get_mut(n) {
+                            c.version = Some(v.into());
+                        }
+                    }
+                },
+                "mixed mariadbd versions: 10.6.16 on g-2; 10.11.19 on g-0,g-1 (a rolling \
+                 upgrade in progress?",
             ),
             (
                 "refused",

@@ -144,14 +144,15 @@ pub fn render_table(r: &StatusReport) -> String {
     }
     out.push('\n');
     say!(
-        "{:<16} {:<16} {:<7} {:<10} {:<6} {:<7} {:<44} LIVE",
+        "{:<16} {:<16} {:<7} {:<10} {:<6} {:<7} {:<44} {:<9} LIVE",
         "NAME",
         "ADDRESS",
         "MEMBER",
         "REGISTERED",
         "LEADER",
         "QUEUED",
-        "POSITION"
+        "POSITION",
+        "VERSION"
     );
     for m in &r.members {
         let live = match (&m.live, &m.live_error) {
@@ -175,7 +176,7 @@ pub fn render_table(r: &StatusReport) -> String {
         };
         let yn = |b: bool| if b { "yes" } else { "no" };
         say!(
-            "{:<16} {:<16} {:<7} {:<10} {:<6} {:<7} {:<44} {}",
+            "{:<16} {:<16} {:<7} {:<10} {:<6} {:<7} {:<44} {:<9} {}",
             m.name,
             dash(&m.address),
             yn(m.member),
@@ -183,6 +184,7 @@ pub fn render_table(r: &StatusReport) -> String {
             yn(m.leader),
             yn(m.queued),
             dash(&m.position.clone().or_else(|| m.reported.clone())),
+            dash(&m.version.as_deref().map(crate::galera::upgrade::short)),
             live
         );
     }
@@ -236,6 +238,65 @@ mod tests {
         for want in ["STEADY", U, "g-0 (10.0.0.1)", "g-2", "free"] {
             assert!(t.contains(want), "{want} missing in\n{t}");
         }
+    }
+
+    #[test]
+    fn versions_show_as_a_column_and_a_mix_as_a_flag() {
+        use crate::status::fixtures::census;
+        let with = |versions: &[(&str, &str)]| {
+            let mut s = base();
+            for (n, v) in versions {
+                census(&mut s, n, Position::known(U, 7), true);
+                if let Some(c) = s.census.get_mut(*n) {
+                    c.version = Some(v.to_string());
+                }
+            }
+            report("c", &s)
+        };
+        /// (each node's name and version, words in the table, words of the flag or none)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], Option<&'a str>);
+        let cases: &[Case] = &[
+            (
+                &[
+                    ("g-0", "10.11.19-MariaDB-0+deb12u1"),
+                    ("g-1", "10.11.19-MariaDB"),
+                ],
+                &["VERSION", "10.11.19"],
+                None,
+            ),
+            (
+                &[("g-0", "10.11.19-MariaDB"), ("g-2", "10.6.16-MariaDB")],
+                &["10.11.19", "10.6.16"],
+                Some("mixed mariadbd versions: 10.6.16 on g-2; 10.11.19 on g-0"),
+            ),
+            (
+                &[("g-0", "11.4.2-MariaDB"), ("g-1", "10.6.16-MariaDB")],
+                &["11.4.2"],
+                Some("more than one release series apart"),
+            ),
+        ];
+        for (versions, shown, flag) in cases {
+            let r = with(versions);
+            let t = render_table(&r);
+            for want in *shown {
+                assert!(t.contains(want), "{want} missing in\n{t}");
+            }
+            let got = r
+                .flags
+                .iter()
+                .find(|f| f.contains("mixed mariadbd versions"));
+            match (flag, got) {
+                (None, None) => {}
+                (Some(w), Some(g)) => assert!(g.contains(w), "{g:?} lacks {w:?}"),
+                _ => panic!("{versions:?}: flags {:?}", r.flags),
+            }
+            let j = serde_json::to_value(&r).expect("json");
+            assert_eq!(j["members"][0]["version"], versions[0].1, "{j}");
+        }
+        // A member without a census entry shows no version.
+        let t = render_table(&with(&[("g-0", "10.11.19-MariaDB")]));
+        let g2 = t.lines().find(|l| l.starts_with("g-2")).expect("g-2's row");
+        assert!(g2.contains(" - "), "{g2}");
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct MemberRow {
     pub resync_ignored: Option<String>,
     /// The datadir position the node's entrypoint reports (census), while it runs.
     pub reported: Option<String>,
+    /// The mariadbd version the node's entrypoint reports (census), while it runs.
+    pub version: Option<String>,
     /// Live wsrep state, when the node answered (filled by the caller).
     pub live: Option<LiveState>,
     /// Why there is no live state: the node did not answer, or it was not asked.
@@ -181,6 +183,7 @@ pub fn report_at(cluster: &str, snap: &ClusterSnapshot, now: i64) -> StatusRepor
                     safety::resync_request_problem(n, req, &current, now)
                 }),
                 reported: snap.census.get(n).map(|c| c.position.to_string()),
+                version: snap.census.get(n).and_then(|c| c.version.clone()),
                 live: None,
                 live_error: None,
             }

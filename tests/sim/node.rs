@@ -282,6 +282,7 @@ impl World {
             forks: self.nodes[i].data.forks.clone(),
             cached_downto: None,
             stray_writes: 0,
+            version: None,
         }
     }
 

@@ -121,5 +121,6 @@ pub fn observation<'a>(
         now,
         cluster_size,
         quiet_secs,
+        version: None,
     }
 }

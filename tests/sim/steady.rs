@@ -118,6 +118,7 @@ impl World {
             ever_primary: true,
             probes,
             woken_by: "the simulation".into(),
+            upgrade: Default::default(),
         };
         // The executor's sequencing: after a failed etcd write the pass's other etcd writes
         // are skipped (a take-over, which ends them too, is not modelled).
@@ -257,7 +258,8 @@ impl World {
             | Step::RefuseSwitchover(_)
             | Step::Note(_)
             | Step::Campaign
-            | Step::Resign(_) => {}
+            | Step::Resign(_)
+            | Step::Upgrade(_) => {}
         }
         if failed {
             Played::EtcdFailed

@@ -370,17 +370,21 @@ mod tests {
         assert_eq!(s.census["g-0"].running, Some(Position::known(U, 9)));
         assert_eq!(s.census["g-1"].position, Position::Unknown);
         assert_eq!(s.census["g-1"].running, None);
-        // An older entry (no `stray_writes`) counts none; a count round-trips.
+        // An older entry (no `stray_writes`, no `version`) counts none and has none; both
+        // round-trip, and are left out when absent.
         assert_eq!(s.census["g-0"].stray_writes, 0);
+        assert_eq!(s.census["g-0"].version, None);
         let stray = CensusEntry {
             stray_writes: 4,
+            version: Some("10.11.19-MariaDB-0+deb12u1".into()),
             ..s.census["g-0"].clone()
         };
         let json = serde_json::to_string(&stray).expect("json");
-        assert_eq!(snap(&[("census/g-0", &json)]).census["g-0"].stray_writes, 4);
-        assert!(!serde_json::to_string(&s.census["g-0"])
-            .expect("json")
-            .contains("stray"));
+        let back = &snap(&[("census/g-0", &json)]).census["g-0"];
+        assert_eq!(back.stray_writes, 4);
+        assert_eq!(back.version.as_deref(), Some("10.11.19-MariaDB-0+deb12u1"));
+        let old = serde_json::to_string(&s.census["g-0"]).expect("json");
+        assert!(!old.contains("stray") && !old.contains("version"), "{old}");
         let f = s
             .force_bootstrap
             .as_ref()

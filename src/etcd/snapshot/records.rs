@@ -131,6 +131,12 @@ pub struct CensusEntry {
     /// `galera::read_only`). Above zero, a client bypasses haproxy's write port.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stray_writes: u64,
+    /// The entrypoint's mariadbd version (`mariadbd --version`, read once at start, e.g.
+    /// `10.11.19-MariaDB-0+deb12u1`): `status` flags a cluster of mixed versions, and a
+    /// joiner compares its own with the leader's (`galera::upgrade::join_refusal`). `None`
+    /// from an entrypoint that does not publish it, or could not read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

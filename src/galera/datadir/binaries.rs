@@ -1,5 +1,6 @@
 //! How to run mariadbd helpers ([`Binaries`]): the programs, the defaults file, the datadir
-//! and the user; and the effective provider options (`mariadbd --verbose --help`).
+//! and the user; mariadbd's version (`--version`) and the effective provider options
+//! (`mariadbd --verbose --help`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +26,30 @@ impl Binaries {
             c.arg(format!("--defaults-file={}", f.display()));
         }
         c
+    }
+
+    /// mariadbd's version (`mariadbd --version`): the word that holds it, e.g.
+    /// `10.11.19-MariaDB-0+deb12u1`.
+    pub async fn version(&self, reaper: &Reaper) -> anyhow::Result<String> {
+        let mut c = Command::new(&self.mysqld);
+        crate::secrets::scrub_env(&mut c);
+        c.arg("--version");
+        let (code, out, err) = reaper
+            .output(
+                "mariadbd --version",
+                c,
+                None,
+                crate::galera::bounds::VERSION_QUERY,
+            )
+            .await?;
+        crate::galera::upgrade::version_word(&out).ok_or_else(|| {
+            let said = format!("{out} {err}");
+            anyhow::anyhow!(
+                "`{} --version` (exit {code}) printed no version: {:?}",
+                self.mysqld.display(),
+                said.trim()
+            )
+        })
     }
 
     /// The effective provider options (`mariadbd --verbose --help`).

@@ -48,6 +48,7 @@ fn enqueue(s: &mut ClusterSnapshot, name: &str, p: Position) {
             forks: vec![],
             cached_downto: None,
             stray_writes: 0,
+            version: None,
         },
     );
     s.queue.insert(name.to_string(), q(p));
@@ -479,6 +480,7 @@ fn two_branches_of_one_uuid_block_the_election() {
         forks,
         cached_downto: None,
         stray_writes: 0,
+        version: None,
     };
     s.census.insert("g-2".into(), census(vec![x.clone()]));
     match elect(&s, 3, NOW) {

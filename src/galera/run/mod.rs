@@ -236,6 +236,7 @@ pub(super) fn observation<'a>(
         now: unix_now(),
         cluster_size: node.cfg.opts.cluster_size,
         quiet_secs: safety::member_quiet_secs(node.cfg.lease_ttl()),
+        version: node.version.as_deref(),
     }
 }
 

@@ -1,7 +1,7 @@
-//! Prepare the datadir: classify it, initialise a fresh one, recover a used one's position;
-//! and the check of a datadir with data but no init.ok.
+//! Prepare the datadir: mariadbd's version, classify the datadir, initialise a fresh one,
+//! recover a used one's position; and the check of a datadir with data but no init.ok.
 
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::etcd::ClusterSnapshot;
 use crate::galera::datadir::{self, DatadirKind};
@@ -12,6 +12,19 @@ use crate::state_file::Phase;
 /// Prepare the datadir and return the local position (docs/design.md §3.1–3.2).
 pub async fn prepare(node: &mut Node) -> anyhow::Result<Option<Position>> {
     let dd = node.cfg.opts.datadir.clone();
+    node.version = match node.cfg.bins.version(&node.reaper).await {
+        Ok(v) => {
+            info!("mariadbd version {v}");
+            Some(v)
+        }
+        Err(e) => {
+            warn!(
+                "{e:#}: the census publishes no version, and a join is not checked against \
+                 the leader's version"
+            );
+            None
+        }
+    };
     node.state
         .phase(Phase::Preparing, "classifying the datadir");
     let kind = datadir::classify(&dd).map_err(anyhow::Error::msg)?;

@@ -39,6 +39,7 @@ impl Snap {
                 forks: vec![],
                 cached_downto: None,
                 stray_writes: 0,
+                version: None,
             },
         );
         self
@@ -62,6 +63,7 @@ impl Snap {
                 forks: vec![],
                 cached_downto: None,
                 stray_writes: 0,
+                version: None,
             },
         );
         self
@@ -78,6 +80,7 @@ impl Snap {
                 forks: vec![],
                 cached_downto: None,
                 stray_writes: 0,
+                version: None,
             },
         );
         self

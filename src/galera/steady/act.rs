@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use super::decide::{Plan, Step, NON_PRIMARY_GRACE};
 use super::View;
 use crate::etcd::{ClusterSnapshot, EtcdError};
+use crate::galera::mariadb_upgrade::Runner;
 use crate::galera::node::Node;
 use crate::galera::read_only::{read_only_change, Followers};
 use crate::galera::rules::MARK_INTERVAL_SECS;
@@ -30,6 +31,8 @@ pub struct Pass<'a> {
     pub snap: Option<&'a ClusterSnapshot>,
     pub view: &'a mut View,
     pub followers: &'a mut Followers,
+    /// This loop's `mariadb-upgrade` runs.
+    pub upgrade: &'a mut Runner,
     pub woken_by: &'a str,
     pub non_primary_for: Duration,
     /// A local status was read at least once since the loop began.
@@ -227,6 +230,8 @@ async fn step_once(
                 warn!("cannot record the cluster's forced recoveries in the datadir: {e}");
             }
         }
+        // In the background: its outcome is said when it ends, and read by a later pass.
+        Step::Upgrade(_) => pass.upgrade.start(node),
     }
     Ok(Outcome::Done)
 }

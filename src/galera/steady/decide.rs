@@ -1,8 +1,8 @@
 //! The running loop's decision (pure, table-tested): one [`Observation`] — the local status,
 //! the etcd snapshot, what this loop remembers — in, one [`Plan`] out: the steps to take in
 //! order, and a sentence saying what was decided and why. The executor (`act.rs`) does the
-//! steps; every rule it applies lives in `rules.rs`, `handover.rs`, `non_primary.rs` and
-//! `read_only.rs`, composed here.
+//! steps; every rule it applies lives in `rules.rs`, `handover.rs`, `non_primary.rs`,
+//! `read_only.rs` and `upgrade.rs`, composed here.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,6 +18,7 @@ use crate::galera::rules::{
     eligibility, forks_due, leader_action, mark_due, moot_force, preferred_successor,
     recovery_mark_due, should_register, steady_due, LeaderAction, CAMPAIGN_DEFER,
 };
+use crate::galera::upgrade;
 use crate::mysql::WsrepStatus;
 
 /// How long a running node stays non-Primary, with no Primary Component anywhere, before the
@@ -64,6 +65,8 @@ pub struct Observation {
     pub probes: BTreeMap<String, PortProbe>,
     /// What woke this pass (said with a campaign).
     pub woken_by: String,
+    /// mariadbd's version, the datadir's recorded one, and this loop's `mariadb-upgrade` runs.
+    pub upgrade: upgrade::Facts,
 }
 
 pub use super::step::Step;
@@ -109,6 +112,10 @@ pub fn decide(o: &Observation) -> Plan {
         if !missing.is_empty() {
             steps.push(Step::AddForks(missing));
         }
+    }
+    let synced = status.is_some_and(|s| s.is_synced() && s.is_primary());
+    if let Some(why) = upgrade::run_due(synced, &o.upgrade, o.now) {
+        steps.push(Step::Upgrade(why));
     }
     plan(steps, leader, o)
 }

@@ -100,6 +100,7 @@ fn healthy() -> Observation {
             forks: vec![],
             cached_downto: None,
             stray_writes: 0,
+            version: None,
         },
         census_due: false,
         vacant_for: Duration::ZERO,
@@ -111,7 +112,17 @@ fn healthy() -> Observation {
         ever_primary: true,
         probes: Default::default(),
         woken_by: "the periodic check".into(),
+        upgrade: Default::default(),
     }
+}
+
+/// mariadbd 10.11.19 on a datadir that records 10.6.16 (`mysql_upgrade_info`).
+fn older_datadir(o: &mut Observation) {
+    o.upgrade = crate::galera::upgrade::Facts {
+        binary: Some("10.11.19-MariaDB-0+deb12u1".into()),
+        recorded: Some("10.6.16-MariaDB".into()),
+        ..Default::default()
+    };
 }
 
 /// The operator's `switchover --to g-1`, made against the leader g-0.
@@ -396,6 +407,45 @@ fn steady_plan_table() {
             "(etcd unreachable: last view)",
         ),
         (
+            "Synced on a datadir of an older series: mariadb-upgrade, said",
+            with(older_datadir),
+            vec!["mariadb-upgrade"],
+            Some(false),
+            "run mariadb-upgrade: the datadir records 10.6.16, mariadbd is 10.11.19 (run 1 of 3)",
+        ),
+        (
+            "still catching up (Joined): mariadb-upgrade waits for Synced",
+            with(|o| {
+                older_datadir(o);
+                o.status = Some(status("Joined", "Primary"));
+                snap_of(o).nodes.remove(ME);
+            }),
+            vec![],
+            Some(false),
+            "no action",
+        ),
+        (
+            "mariadb-upgrade running: not started twice",
+            with(|o| {
+                older_datadir(o);
+                o.upgrade.running = true;
+                o.upgrade.attempts = 1;
+            }),
+            vec![],
+            Some(false),
+            "no action",
+        ),
+        (
+            "etcd unreachable: mariadb-upgrade is local, still run",
+            with(|o| {
+                older_datadir(o);
+                o.etcd_ok = false;
+            }),
+            vec!["mariadb-upgrade"],
+            None,
+            "run mariadb-upgrade",
+        ),
+        (
             "non-Primary with a Primary Component registered elsewhere: stay, said",
             with(|o| {
                 o.status = Some(status("Initialized", "non-Primary"));
@@ -442,6 +492,7 @@ fn leaving_for_the_recovery_is_the_whole_plan() {
                     forks: vec![],
                     cached_downto: None,
                     stray_writes: 0,
+                    version: None,
                 },
             );
         }

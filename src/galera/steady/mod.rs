@@ -3,7 +3,7 @@
 //!
 //! - observe (this file): the local wsrep status, the etcd view (re-read only when the watch
 //!   saw a change), the lease, the probes of gone members' ports while non-Primary, the
-//!   datadir's marks — into one [`decide::Observation`];
+//!   datadir's marks and recorded version — into one [`decide::Observation`];
 //! - [`decide`]: the pure decision, a [`decide::Plan`] of steps and a sentence;
 //! - [`step`]: one step of a plan (its kind, words and sequencing);
 //! - [`act`]: the executor, one fenced etcd operation or local write per step;
@@ -33,6 +33,7 @@ pub use status_path::{status_path_note, RESERVED_NEEDED};
 
 use self::act::{After, Pass};
 use self::decide::{decide, Observation};
+use super::mariadb_upgrade::Runner;
 use super::mysqld::ChildProc;
 use super::node::Node;
 use super::non_primary::CONFIRMED_DOWN_GRACE;
@@ -96,6 +97,7 @@ pub async fn run(node: &mut Node, mut child: ChildProc) -> anyhow::Result<u8> {
             snap: o.snap.as_ref(),
             view: &mut view,
             followers: &mut local.followers,
+            upgrade: &mut local.upgrade,
             woken_by,
             non_primary_for: o.non_primary_for,
             ever_status: local.ever_status,
@@ -167,6 +169,8 @@ struct Local {
     monitor: super::monitor::MonitorSession,
     /// Stray writes counted, and the read_only this loop set (`--read-only-followers`).
     followers: Followers,
+    /// This loop's `mariadb-upgrade` runs.
+    upgrade: Runner,
 }
 
 /// The loop's view of etcd and of the datadir's marks.
@@ -247,6 +251,10 @@ async fn observe(
         }
     };
     let first_synced = status.as_ref().is_some_and(|s| s.is_synced()) && !local.was_synced;
+    let synced = status
+        .as_ref()
+        .is_some_and(|s| s.is_synced() && s.is_primary());
+    let upgrade = local.upgrade.facts(node, synced);
     local.was_synced |= first_synced;
     if let Some(s) = &status {
         local.ever_status = true;
@@ -323,6 +331,7 @@ async fn observe(
         ever_primary: local.ever_primary,
         probes,
         woken_by: woken_by.to_string(),
+        upgrade,
     }
 }
 

@@ -47,6 +47,9 @@ pub enum Step {
     WriteRecoveryMark(String),
     /// List forks the registered peers' history has and the datadir lacks (local).
     AddForks(Vec<Fork>),
+    /// Synced, and the datadir records an older release series than mariadbd's: start
+    /// `mariadb-upgrade` in the background (local; `galera::mariadb_upgrade`).
+    Upgrade(String),
 }
 
 impl Step {
@@ -60,6 +63,7 @@ impl Step {
                 | Step::Note(_)
                 | Step::WriteRecoveryMark(_)
                 | Step::AddForks(_)
+                | Step::Upgrade(_)
         )
     }
 
@@ -84,6 +88,7 @@ impl Step {
             Step::WriteMark { .. } => "mark",
             Step::WriteRecoveryMark(_) => "recovery-mark",
             Step::AddForks(_) => "add-forks",
+            Step::Upgrade(_) => "mariadb-upgrade",
         }
     }
 
@@ -126,6 +131,7 @@ impl Step {
             }
             Step::WriteRecoveryMark(id) => format!("mark the datadir as joined to {id}"),
             Step::AddForks(f) => format!("list {} fork(s) in the datadir", f.len()),
+            Step::Upgrade(why) => format!("run mariadb-upgrade: {why}"),
         }
     }
 }
