@@ -12,13 +12,12 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::etcd::EtcdServer;
 use common::galera::Cluster;
 use common::haproxy::{listen_addr, Sidecar};
+use common::procscan::{holds, ProcScanner};
 use common::{bin, die_with_parent, run, stderr, stdout, wait_until};
 use galera_sidecar::etcd::watch::{watch, WatchEvent};
 use galera_sidecar::etcd::{Etcd, EtcdConfig, Lease};
@@ -542,116 +541,17 @@ const MONITOR_PW: &str = "Zq9monSECRET8812";
 const SST_PW: &str = "Zq9sstSECRET3390";
 const SECRETS: [&str; 3] = [ROOT_PW, MONITOR_PW, SST_PW];
 
-/// Samples `/proc/*/cmdline` (and the environment of database processes) until stopped.
-struct ProcScanner {
-    stop: Arc<AtomicBool>,
-    found: Arc<Mutex<Vec<String>>>,
-    seen: Arc<Mutex<BTreeSet<String>>>,
-    samples: Arc<Mutex<u64>>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-impl ProcScanner {
-    fn start() -> ProcScanner {
-        let stop = Arc::new(AtomicBool::new(false));
-        let found = Arc::new(Mutex::new(vec![]));
-        let seen = Arc::new(Mutex::new(BTreeSet::new()));
-        let samples = Arc::new(Mutex::new(0));
-        let me = std::process::id().to_string();
-        let (s, f, sn, sa) = (stop.clone(), found.clone(), seen.clone(), samples.clone());
-        let handle = std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                let Ok(rd) = std::fs::read_dir("/proc") else {
-                    return;
-                };
-                for e in rd.flatten() {
-                    let pid = e.file_name().to_string_lossy().into_owned();
-                    if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
-                        continue;
-                    }
-                    let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-                        continue;
-                    };
-                    let text = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                    for k in SECRETS {
-                        if contains(&cmd, k) {
-                            f.lock()
-                                .expect("lock")
-                                .push(format!("argv of {pid}: {text}"));
-                        }
-                    }
-                    let interesting = [
-                        "mariadbd",
-                        "mysqld",
-                        "mariadb-install-db",
-                        "rsync",
-                        "haproxy",
-                        "wsrep_sst_rsync",
-                        "galera-sidecar",
-                    ];
-                    // The program, or the script a shell runs (`/bin/sh mariadb-install-db`).
-                    let base = text
-                        .split_whitespace()
-                        .take(2)
-                        .map(|a| a.rsplit('/').next().unwrap_or("").to_string())
-                        .find(|b| interesting.contains(&b.as_str()));
-                    if let Some(base) = base {
-                        let mut label = base.clone();
-                        if text.contains("--bootstrap") {
-                            label.push_str(" --bootstrap");
-                        }
-                        if text.contains("--wsrep-recover") {
-                            label.push_str(" --wsrep-recover");
-                        }
-                        if text.contains("--wsrep-new-cluster") {
-                            label.push_str(" --wsrep-new-cluster");
-                        }
-                        sn.lock().expect("lock").insert(label);
-                        // Children must not inherit the secrets' environment either (root
-                        // can read /proc/<pid>/environ; so can the mysql user for mariadbd).
-                        if base != "galera-sidecar" {
-                            if let Ok(env) = std::fs::read(e.path().join("environ")) {
-                                for k in SECRETS {
-                                    if contains(&env, k) {
-                                        f.lock().expect("lock").push(format!(
-                                            "environment of {pid} ({text}) holds a secret"
-                                        ));
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                *sa.lock().expect("lock") += 1;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        ProcScanner {
-            stop,
-            found,
-            seen,
-            samples,
-            handle: Some(handle),
-        }
-    }
-
-    fn finish(mut self) -> (Vec<String>, BTreeSet<String>, u64) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-        let mut f = self.found.lock().expect("lock").clone();
-        f.sort();
-        f.dedup();
-        let s = self.seen.lock().expect("lock").clone();
-        let n = *self.samples.lock().expect("lock");
-        (f, s, n)
-    }
-}
+/// The programs whose processes the secret test records (and whose environment it checks,
+/// the sidecar's own aside: it holds the secrets by design).
+const WATCHED: [&str; 7] = [
+    "mariadbd",
+    "mysqld",
+    "mariadb-install-db",
+    "rsync",
+    "haproxy",
+    "wsrep_sst_rsync",
+    "galera-sidecar",
+];
 
 /// The entrypoint of node g-0, started with distinctive secrets (root and SST passwords in
 /// env, the monitor password through a `_FILE`), in its own process group killed on drop.
@@ -694,7 +594,7 @@ fn assert_no_temp_files(dir: &Path) {
 
 fn assert_no_secret_in(what: &str, content: &[u8]) {
     for k in SECRETS {
-        assert!(!contains(content, k), "{what} holds a password");
+        assert!(!holds(content, k), "{what} holds a password");
     }
 }
 
@@ -709,7 +609,7 @@ fn a_real_node_keeps_its_secrets_off_argv_and_files_with_tight_modes() {
     let monitor_file = secrets_dir.join("monitor-pw");
     std::fs::write(&monitor_file, format!("{MONITOR_PW}\n")).expect("write");
 
-    let scanner = ProcScanner::start();
+    let scanner = ProcScanner::start(&SECRETS, &WATCHED, |p| p != "galera-sidecar");
     let log = std::fs::File::create(node.sidecar_log()).expect("log");
     let mut cmd = Command::new(bin());
     for (k, _) in std::env::vars() {
@@ -887,7 +787,12 @@ fn a_real_node_keeps_its_secrets_off_argv_and_files_with_tight_modes() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (found, seen, samples) = scanner.finish();
+    let common::procscan::Seen {
+        exposed: found,
+        labels: seen,
+        samples,
+        ..
+    } = scanner.finish();
     assert!(found.is_empty(), "secrets exposed:\n{}", found.join("\n"));
     // The sampler saw the short-lived children, so it was fast enough to catch them.
     for must in [

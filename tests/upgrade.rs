@@ -10,11 +10,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::galera::{Cluster, MONITOR_PASSWORD, ROOT_PASSWORD};
+use common::procscan::{holds, ProcScanner};
 use common::wait_until;
 use galera_sidecar::galera::mariadb_upgrade::recorded;
 use galera_sidecar::galera::upgrade::{version_word, Version};
@@ -23,108 +22,6 @@ const SUBNET: u8 = 242;
 const STEADY_TIMEOUT: Duration = Duration::from_secs(180);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 const SECRETS: [&str; 2] = [ROOT_PASSWORD, MONITOR_PASSWORD];
-
-/// Samples every process's argv (and the environment of `mariadb-upgrade` and its helpers)
-/// for a secret, and the uid each `mariadb-upgrade` ran as, until stopped.
-struct Scanner {
-    stop: Arc<AtomicBool>,
-    found: Arc<Mutex<Vec<String>>>,
-    upgrade_uids: Arc<Mutex<BTreeSet<u32>>>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-fn holds(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-/// The real uid of process `pid` (`/proc/<pid>/status`).
-fn uid_of(pid: &str) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|u| u.parse().ok())
-}
-
-impl Scanner {
-    fn start() -> Scanner {
-        let stop = Arc::new(AtomicBool::new(false));
-        let found = Arc::new(Mutex::new(vec![]));
-        let upgrade_uids = Arc::new(Mutex::new(BTreeSet::new()));
-        let me = std::process::id().to_string();
-        let (s, f, u) = (stop.clone(), found.clone(), upgrade_uids.clone());
-        let handle = std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                let Ok(rd) = std::fs::read_dir("/proc") else {
-                    return;
-                };
-                for e in rd.flatten() {
-                    let pid = e.file_name().to_string_lossy().into_owned();
-                    if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
-                        continue;
-                    }
-                    let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-                        continue;
-                    };
-                    let text = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                    for k in SECRETS {
-                        if holds(&cmd, k) {
-                            f.lock()
-                                .expect("lock")
-                                .push(format!("argv of {pid}: {text}"));
-                        }
-                    }
-                    let program = text
-                        .split_whitespace()
-                        .next()
-                        .and_then(|p| p.rsplit('/').next())
-                        .unwrap_or("")
-                        .to_string();
-                    if program == "mariadb-upgrade" {
-                        if let Some(uid) = uid_of(&pid) {
-                            u.lock().expect("lock").insert(uid);
-                        }
-                    }
-                    if matches!(
-                        program.as_str(),
-                        "mariadb-upgrade" | "mariadb-check" | "mariadb"
-                    ) {
-                        if let Ok(env) = std::fs::read(e.path().join("environ")) {
-                            for k in SECRETS {
-                                if holds(&env, k) {
-                                    f.lock().expect("lock").push(format!(
-                                        "environment of {pid} ({text}) holds a secret"
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Scanner {
-            stop,
-            found,
-            upgrade_uids,
-            handle: Some(handle),
-        }
-    }
-
-    /// Stop sampling: (secrets exposed, the uids `mariadb-upgrade` ran as).
-    fn finish(mut self) -> (Vec<String>, BTreeSet<u32>) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-        let mut f = self.found.lock().expect("lock").clone();
-        f.sort();
-        f.dedup();
-        let u = self.upgrade_uids.lock().expect("lock").clone();
-        (f, u)
-    }
-}
 
 /// The installed mariadbd's version word (e.g. `10.11.19-MariaDB-0+deb12u1`).
 fn binary_version() -> String {
@@ -167,7 +64,12 @@ fn a_datadir_of_an_older_series_is_upgraded_once_after_synced() {
             c.cli(&["can-restart", "g-2"]).status.code() == Some(0)
         })
     });
-    let scanner = Scanner::start();
+    // Every process's argv, and the environment of mariadb-upgrade and its helpers.
+    let scanner = ProcScanner::start(
+        &SECRETS,
+        &["mariadb-upgrade", "mariadb-check", "mariadb"],
+        |_| true,
+    );
     assert_eq!(c.nodes[i].sigterm(STOP_TIMEOUT), Some(0), "clean stop");
     let datadir = c.nodes[i].datadir();
     let info = datadir.join("mysql_upgrade_info");
@@ -254,7 +156,13 @@ fn a_datadir_of_an_older_series_is_upgraded_once_after_synced() {
 
     // No password on any command line or in the helpers' environment; mariadb-upgrade ran
     // as the mysql user; its option file is gone from the state dir.
-    let (found, uids) = scanner.finish();
+    let seen = scanner.finish();
+    let found = seen.exposed;
+    let uids = seen
+        .uids
+        .get("mariadb-upgrade")
+        .cloned()
+        .unwrap_or_default();
     assert!(found.is_empty(), "secrets exposed:\n{}", found.join("\n"));
     assert_eq!(
         uids,

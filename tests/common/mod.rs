@@ -14,6 +14,7 @@ pub mod mariadb;
 pub mod mycnf;
 pub mod nft;
 pub mod plain_mariadb;
+pub mod procscan;
 pub mod writers;
 
 use std::os::unix::process::CommandExt;
