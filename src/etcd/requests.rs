@@ -54,13 +54,8 @@ pub async fn put_force_request(
     revision: i64,
     value: &str,
 ) -> Result<bool, EtcdError> {
-    let mut when = position_unchanged(etcd, name, revision);
-    when.push(etcd.no_nodes());
-    let txn =
-        Txn::new()
-            .when(when)
-            .and_then(vec![put_op(&etcd.keys.force_bootstrap(), value, None)]);
-    Ok(etcd.txn(txn).await?.succeeded)
+    let key = etcd.keys.force_bootstrap();
+    put_bound_request(etcd, &key, name, revision, etcd.no_nodes(), value).await
 }
 
 /// `resync NAME`: put `P/resync/NAME` = `value` (no lease). Fence: `name`'s census entry and
@@ -73,11 +68,33 @@ pub async fn put_resync_request(
     revision: i64,
     value: &str,
 ) -> Result<bool, EtcdError> {
+    let still_refused = present(&etcd.keys.refused(name));
+    put_bound_request(
+        etcd,
+        &etcd.keys.resync(name),
+        name,
+        revision,
+        still_refused,
+        value,
+    )
+    .await
+}
+
+/// Put the operator's request `value` at `key` (no lease), bound to `name`'s reported
+/// position: fenced on that position unchanged since `revision`, and on `also`.
+async fn put_bound_request(
+    etcd: &Etcd,
+    key: &str,
+    name: &str,
+    revision: i64,
+    also: Compare,
+    value: &str,
+) -> Result<bool, EtcdError> {
     let mut when = position_unchanged(etcd, name, revision);
-    when.push(present(&etcd.keys.refused(name)));
+    when.push(also);
     let txn = Txn::new()
         .when(when)
-        .and_then(vec![put_op(&etcd.keys.resync(name), value, None)]);
+        .and_then(vec![put_op(key, value, None)]);
     Ok(etcd.txn(txn).await?.succeeded)
 }
 
