@@ -15,7 +15,8 @@
 //! - [`exit`]: the exit codes and which error gives which;
 //! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token for each service;
 //! - [`state_file`]: the entrypoint → probes contract (phase, pid, etcd view), atomic JSON;
-//! - [`files`], [`names`]: the lowest layer (atomic file writes, node-name validation).
+//! - [`files`], [`names`], [`net_addr`]: the lowest layer (atomic file writes, node-name
+//!   validation, hosts and `host:port` strings with IPv6 in brackets).
 
 pub mod checker;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod logging;
 pub mod mycnf;
 pub mod mysql;
 pub mod names;
+pub mod net_addr;
 pub mod pause;
 pub mod position;
 pub mod restart_gate;

@@ -1,7 +1,8 @@
 //! Reading the my.cnf given to mariadbd (`--defaults-file`): the few values the sidecar needs
-//! (socket, port, datadir, pid file, wsrep provider options, the reserved `extra_port`). Pure parsing of the text; the
-//! sections mariadbd reads are `[mysqld]`, `[server]`, `[mariadb]`, `[galera]`, `[mariadbd]`
-//! and their `-10.11` variants, later values winning.
+//! (socket, port, datadir, pid file, wsrep provider options, the reserved `extra_port`, the SST
+//! method and the `[sst]` section's TLS settings). Pure parsing of the text; the sections
+//! mariadbd reads are `[mysqld]`, `[server]`, `[mariadb]`, `[galera]`, `[mariadbd]` and their
+//! `-10.11` variants, later values winning; the SST scripts read `[sst]`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,6 +11,15 @@ use std::path::Path;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MyCnf {
     pub server: BTreeMap<String, String>,
+    /// The `[sst]` section (the state-transfer scripts' options).
+    pub sst: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Server,
+    Sst,
+    Other,
 }
 
 fn is_server_section(s: &str) -> bool {
@@ -25,7 +35,7 @@ impl MyCnf {
     /// Parse the text of a my.cnf. `!include` lines are not followed.
     pub fn parse(text: &str) -> MyCnf {
         let mut cnf = MyCnf::default();
-        let mut in_server = false;
+        let mut section = Section::Other;
         for line in text.lines() {
             let line = line.trim();
             if line.is_empty()
@@ -36,12 +46,20 @@ impl MyCnf {
                 continue;
             }
             if let Some(sec) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                in_server = is_server_section(sec);
+                section = if is_server_section(sec) {
+                    Section::Server
+                } else if sec.trim().eq_ignore_ascii_case("sst") {
+                    Section::Sst
+                } else {
+                    Section::Other
+                };
                 continue;
             }
-            if !in_server {
-                continue;
-            }
+            let map = match section {
+                Section::Server => &mut cnf.server,
+                Section::Sst => &mut cnf.sst,
+                Section::Other => continue,
+            };
             let (k, v) = match line.split_once('=') {
                 Some((k, v)) => (k.trim(), v.trim()),
                 None => (line, ""),
@@ -51,8 +69,7 @@ impl MyCnf {
                 .and_then(|v| v.strip_suffix('"'))
                 .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
                 .unwrap_or(v);
-            cnf.server
-                .insert(k.replace('-', "_").to_ascii_lowercase(), v.to_string());
+            map.insert(k.replace('-', "_").to_ascii_lowercase(), v.to_string());
         }
         cnf
     }
@@ -92,6 +109,14 @@ impl MyCnf {
     pub fn provider_options(&self) -> Option<&str> {
         self.get("wsrep_provider_options")
     }
+    /// `wsrep_sst_method` (MariaDB's default is rsync).
+    pub fn sst_method(&self) -> &str {
+        self.get("wsrep_sst_method").unwrap_or("rsync")
+    }
+    /// An option of the `[sst]` section (name normalised like the server's).
+    pub fn sst(&self, name: &str) -> Option<&str> {
+        self.sst.get(name).map(String::as_str)
+    }
 }
 
 #[cfg(test)]
@@ -103,8 +128,13 @@ mod tests {
         let c = MyCnf::parse(
             "[client]\nsocket=/wrong\n[mysqld]\nsocket = /run/a.sock\nport=33306\nskip-name-resolve\n\
              [galera]\nwsrep-provider-options=\"gcache.size=16M;gmcast.listen_addr=tcp://127.0.0.2:4567\"\n\
-             [mariadb-10.11]\ndatadir=/data\n",
+             [mariadb-10.11]\ndatadir=/data\n[sst]\nssl-mode = VERIFY_CA\ntca=/tls/ca.crt\n\
+             [client]\nssl-mode=REQUIRED\n",
         );
+        assert_eq!(c.sst("ssl_mode"), Some("VERIFY_CA"));
+        assert_eq!(c.sst("tca"), Some("/tls/ca.crt"));
+        assert_eq!(c.get("ssl_mode"), None);
+        assert_eq!(c.sst_method(), "rsync");
         assert_eq!(c.socket(), Some("/run/a.sock"));
         assert_eq!(c.port(), Some(33306));
         assert_eq!(c.datadir(), Some("/data"));

@@ -47,6 +47,7 @@ const IMAGE: &[(&str, &str)] = &[
         "PROVIDER_OPTIONS",
         "gcache.size=32M;evs.suspect_timeout=PT5S;evs.inactive_timeout=PT10S",
     ),
+    ("TLS_DIR", ""),
     ("CLIENT_SOCKET", "/run/mysqld/mysqld.sock"),
 ];
 
@@ -84,6 +85,7 @@ const KUBERNETES: &[(&str, &str)] = &[
         "PROVIDER_OPTIONS",
         "gcache.size=512M;evs.suspect_timeout=PT5S;evs.inactive_timeout=PT15S",
     ),
+    ("TLS_DIR", "/etc/galera-tls"),
     ("CLIENT_SOCKET", "/run/mysqld/mysqld.sock"),
 ];
 
@@ -201,12 +203,14 @@ fn sed_and_rust_render_the_same_text() {
         .set("FLUSH_LOG_AT_TRX_COMMIT", "1")
         .set("MAX_CONNECTIONS", "50");
     let plain = server(dir, "127.0.9.3", 3307, dir);
+    let tls = node.clone().set("TLS_DIR", "/tls");
     // Characters sed's `s|…|…|` would take for its own.
     let odd = plain.clone().set("TITLE", r"a|b & c \1 \n @ / end");
     let cases = [
         ("the image", IMAGE.to_vec()),
         ("Kubernetes", KUBERNETES.to_vec()),
         ("a test node", node.pairs()),
+        ("a TLS test node", tls.pairs()),
         ("a plain server", plain.pairs()),
         ("odd characters", odd.pairs()),
     ];
@@ -248,4 +252,25 @@ fn the_renderers_refuse_missing_unknown_and_repeated_names() {
         let values = values.to_vec();
         assert!(std::panic::catch_unwind(|| render(&values)).is_err());
     }
+}
+
+/// The Kubernetes my.cnf sends state transfers encrypted with the TLS Secret the StatefulSet
+/// mounts at /etc/galera-tls (GALERA_TLS_DIR): the entrypoint's own check passes on it, and
+/// finds the image's (no TLS) wanting if GALERA_TLS_DIR were set.
+#[test]
+fn the_kubernetes_mycnf_encrypts_state_transfers_with_the_mounted_secret() {
+    use galera_sidecar::galera::tls::{sst_problem, with_tls, TlsFiles};
+    use galera_sidecar::mycnf::MyCnf;
+    let files = TlsFiles::in_dir(std::path::Path::new("/etc/galera-tls"));
+    let k8s = MyCnf::parse(&render(KUBERNETES));
+    assert_eq!(k8s.sst_method(), "mariabackup");
+    assert_eq!(sst_problem(k8s.sst_method(), &k8s.sst, &files, false), None);
+    let merged = with_tls(k8s.provider_options().unwrap_or(""), &files).expect("no conflict");
+    assert!(
+        merged.contains("socket.ssl_cert=/etc/galera-tls/tls.crt"),
+        "{merged}"
+    );
+    let image = MyCnf::parse(&render(IMAGE));
+    let problem = sst_problem(image.sst_method(), &image.sst, &files, true).expect("no [sst]");
+    assert!(problem.contains("no ssl-mode"), "{problem}");
 }

@@ -74,6 +74,11 @@ pub struct GaleraOpts {
     /// How long a clean mariadbd stop may take before SIGKILL
     #[arg(long, env = "GALERA_STOP_TIMEOUT", value_parser = parse_duration, default_value = "60s")]
     pub stop_timeout: Duration,
+    /// Directory of the certificates that encrypt Galera's traffic (replication, IST) and
+    /// state transfers: tls.crt, tls.key and ca.crt (a Kubernetes TLS Secret); the my.cnf's
+    /// [sst] section must name the same files (docs/operations.md §16)
+    #[arg(long, env = "GALERA_TLS_DIR")]
+    pub galera_tls_dir: Option<PathBuf>,
     #[command(flatten)]
     pub mysql: MysqlOpts,
 }
@@ -108,6 +113,87 @@ pub fn validate_datadir(datadir: &std::path::Path) -> Result<(), ConfigError> {
         p = cur.parent();
     }
     Ok(())
+}
+
+/// One `--peers` entry: `host`, `host:port`, an IPv6 address bare or in brackets, or
+/// `[v6]:port` (split by [`crate::net_addr::split_host_port`]).
+pub fn validate_peer(p: &str) -> Result<(), ConfigError> {
+    if p.trim().is_empty() || p.contains(char::is_whitespace) {
+        return Err(ConfigError::new(
+            "--peers",
+            format!("`{p}` is not an address"),
+        ));
+    }
+    crate::net_addr::split_host_port(p)
+        .map(|_| ())
+        .map_err(|e| {
+            ConfigError::new(
+                "--peers",
+                format!("{e}; give the other members as HOST, HOST:PORT or [IPv6]:PORT"),
+            )
+        })
+}
+
+/// `--galera-tls-dir`: its three files are PEM files mariadbd's user can read, and the my.cnf
+/// sends state transfers encrypted with them (the rule: [`crate::galera::tls::sst_problem`]).
+pub fn validate_tls(
+    dir: &std::path::Path,
+    cnf: Option<&crate::mycnf::MyCnf>,
+    mysql_user: &str,
+) -> Result<(), ConfigError> {
+    use crate::galera::tls::{sst_problem, TlsFiles};
+    let files = TlsFiles::in_dir(dir);
+    let user = nix::unistd::User::from_name(mysql_user).ok().flatten();
+    for f in [&files.cert, &files.key, &files.ca] {
+        let text = std::fs::read(f).map_err(|e| {
+            ConfigError::new(
+                "--galera-tls-dir",
+                format!(
+                    "{} cannot be read ({e}); mount the TLS Secret (tls.crt, tls.key, ca.crt)                      at {}",
+                    f.display(),
+                    dir.display()
+                ),
+            )
+        })?;
+        if !String::from_utf8_lossy(&text).contains("-----BEGIN ") {
+            return Err(ConfigError::new(
+                "--galera-tls-dir",
+                format!("{} is not a PEM file (no -----BEGIN line)", f.display()),
+            ));
+        }
+        if let (Some(u), true) = (&user, nix::unistd::geteuid().is_root()) {
+            let meta = std::fs::metadata(f).map_err(|e| {
+                ConfigError::new("--galera-tls-dir", format!("{}: {e}", f.display()))
+            })?;
+            if !readable_by(&meta, u.uid.as_raw(), u.gid.as_raw()) {
+                return Err(ConfigError::new(
+                    "--galera-tls-dir",
+                    format!(
+                        "{} cannot be read by {mysql_user}, the user mariadbd runs as; make it                          readable by that user's group (on Kubernetes: the Secret volume's                          defaultMode 0440 and the pod's fsGroup)",
+                        f.display()
+                    ),
+                ));
+            }
+        }
+    }
+    let empty = crate::mycnf::MyCnf::default();
+    let cnf = cnf.unwrap_or(&empty);
+    crate::galera::tls::with_tls(cnf.provider_options().unwrap_or(""), &files)
+        .map_err(|p| ConfigError::new("--galera-tls-dir", p))?;
+    let stunnel = which::which("stunnel").is_ok();
+    if let Some(p) = sst_problem(cnf.sst_method(), &cnf.sst, &files, stunnel) {
+        return Err(ConfigError::new("--galera-tls-dir", p));
+    }
+    Ok(())
+}
+
+/// Whether a file's mode lets `uid` (primary group `gid`) read it.
+fn readable_by(meta: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode();
+    (meta.uid() == uid && mode & 0o400 != 0)
+        || (meta.gid() == gid && mode & 0o040 != 0)
+        || mode & 0o004 != 0
 }
 
 impl GaleraOpts {
@@ -145,6 +231,9 @@ impl GaleraOpts {
             .as_ref()
             .and_then(|f| crate::mycnf::MyCnf::read(f).ok());
         validate_extra_port(&self.mysql, cnf.as_ref())?;
+        if let Some(dir) = &self.galera_tls_dir {
+            validate_tls(dir, cnf.as_ref(), &self.mysql_user)?;
+        }
         validate_datadir(&self.datadir)?;
         crate::galera::keep::kept_root(&self.datadir, self.kept_dir.as_deref())
             .map_err(|p| ConfigError::new("--kept-dir", p))?;
@@ -161,13 +250,36 @@ impl GaleraOpts {
             "MariaDB (mariadb-install-db)",
         )?;
         for p in &self.peers {
-            if p.trim().is_empty() || p.contains(' ') {
-                return Err(ConfigError::new(
-                    "--peers",
-                    format!("`{p}` is not an address"),
-                ));
-            }
+            validate_peer(p)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_table() {
+        for (peer, ok) in [
+            ("10.0.0.1", true),
+            ("10.0.0.1:4567", true),
+            ("g-1.galera.db.svc", true),
+            ("fd00::1", true),
+            ("[fd00::1]", true),
+            ("[fd00::1]:4567", true),
+            ("", false),
+            (" 10.0.0.1", false),
+            ("10.0.0.1:x", false),
+            ("[fd00::1", false),
+            ("a:b:c", false),
+        ] {
+            let r = validate_peer(peer);
+            assert_eq!(r.is_ok(), ok, "{peer:?}: {r:?}");
+            if let Err(e) = r {
+                assert_eq!(e.option, "--peers");
+            }
+        }
     }
 }

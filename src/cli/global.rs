@@ -37,7 +37,8 @@ pub struct GlobalOpts {
     /// This node's name (stable; in a StatefulSet the pod name) [default: the host name]
     #[arg(long, global = true, env = "GALERA_NODE_NAME")]
     pub node_name: Option<String>,
-    /// This node's address [default: $POD_IP, else the host's address]
+    /// This node's address: an IP address (IPv6 bare or in brackets) or a host name, without
+    /// a port [default: $POD_IP, else the host name's address, IPv4 first]
     #[arg(long, global = true, env = "GALERA_NODE_ADDRESS")]
     pub node_address: Option<String>,
     /// Log format
@@ -198,39 +199,66 @@ impl GlobalOpts {
         }
     }
 
-    /// The node address: the flag, else `POD_IP`, else the address the host name resolves to.
+    /// The node address: the flag, else `POD_IP`, else the address the host name resolves to
+    /// ([`crate::net_addr::choose_host_address`]: IPv4 first, IPv6 on an IPv6-only host). Stored
+    /// bare and canonical (`[fd00::2]` → `fd00::2`, [`crate::net_addr::parse_node_address`]).
     pub fn resolved_node_address(&self) -> Result<String, ConfigError> {
-        if let Some(a) = &self.node_address {
-            if a.trim().is_empty() || a.contains(' ') || a.contains('/') {
-                return Err(ConfigError::new(
-                    "--node-address",
-                    format!("`{a}` is not an address"),
-                ));
-            }
-            return Ok(a.clone());
-        }
-        if let Ok(ip) = std::env::var("POD_IP") {
-            if !ip.trim().is_empty() {
-                return Ok(ip.trim().to_string());
-            }
-        }
-        let host = nix::unistd::gethostname()
-            .map_err(|e| ConfigError::new("--node-address", format!("no host name: {e}")))?
-            .to_string_lossy()
-            .into_owned();
-        use std::net::ToSocketAddrs;
-        let addr = (host.as_str(), 0)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut it| it.find(|a| a.is_ipv4()))
-            .ok_or_else(|| {
-                ConfigError::new(
-                    "--node-address",
-                    format!("host name `{host}` does not resolve; set --node-address or POD_IP"),
-                )
-            })?;
-        Ok(addr.ip().to_string())
+        resolve_node_address(
+            self.node_address.as_deref(),
+            std::env::var("POD_IP").ok().as_deref(),
+            || {
+                let host = nix::unistd::gethostname()
+                    .map_err(|e| format!("no host name: {e}"))?
+                    .to_string_lossy()
+                    .into_owned();
+                use std::net::ToSocketAddrs;
+                let ips = (host.as_str(), 0)
+                    .to_socket_addrs()
+                    .map(|it| it.map(|a| a.ip()).collect())
+                    .unwrap_or_default();
+                Ok((host, ips))
+            },
+        )
     }
+}
+
+/// Which node address (pure but for `resolve_host`, called only when neither the flag nor a
+/// non-blank `POD_IP` is given; it returns the host name and what it resolves to). Every error
+/// names `--node-address` and the fix.
+pub fn resolve_node_address(
+    flag: Option<&str>,
+    pod_ip: Option<&str>,
+    resolve_host: impl FnOnce() -> Result<(String, Vec<std::net::IpAddr>), String>,
+) -> Result<String, ConfigError> {
+    use crate::net_addr::{choose_host_address, parse_node_address};
+    if let Some(a) = flag {
+        return parse_node_address(a).map_err(|p| {
+            ConfigError::new(
+                "--node-address",
+                format!("{p}; set --node-address / GALERA_NODE_ADDRESS to this node's IP address"),
+            )
+        });
+    }
+    if let Some(ip) = pod_ip.filter(|ip| !ip.trim().is_empty()) {
+        return parse_node_address(ip).map_err(|p| {
+            ConfigError::new(
+                "--node-address",
+                format!(
+                    "POD_IP: {p}; set POD_IP from the pod's status.podIP, or set \
+                     --node-address / GALERA_NODE_ADDRESS"
+                ),
+            )
+        });
+    }
+    let (host, ips) = resolve_host().map_err(|e| ConfigError::new("--node-address", e))?;
+    choose_host_address(&ips)
+        .map(|ip| ip.to_string())
+        .ok_or_else(|| {
+            ConfigError::new(
+                "--node-address",
+                format!("host name `{host}` does not resolve; set --node-address or POD_IP"),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -254,6 +282,52 @@ mod tests {
         assert!(validate_node_name("galera-0").is_ok());
         assert!(validate_node_name("").is_err());
         assert!(validate_node_name("a/b").is_err());
+    }
+
+    #[test]
+    fn node_address_sources_table() {
+        use std::net::IpAddr;
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let host = |ips: Vec<IpAddr>| move || Ok(("g-0".to_string(), ips));
+        // (flag, POD_IP, resolved host addresses, Ok(address) | Err(text in the problem))
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Vec<IpAddr>,
+            Result<&'a str, &'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            (Some("10.0.0.2"), Some("10.0.0.9"), vec![], Ok("10.0.0.2")),
+            (Some("[fd00::2]"), None, vec![], Ok("fd00::2")),
+            (Some("fd00::2"), None, vec![], Ok("fd00::2")),
+            (Some("a b"), None, vec![], Err("GALERA_NODE_ADDRESS")),
+            (Some("10.0.0.2:4567"), None, vec![], Err("no port")),
+            (Some(""), None, vec![], Err("empty")),
+            (None, Some(" fd00::7 "), vec![], Ok("fd00::7")),
+            (None, Some("[fd00::7]"), vec![], Ok("fd00::7")),
+            (None, Some("10.0.0.7"), vec![ip("10.9.9.9")], Ok("10.0.0.7")),
+            (None, Some("x/y"), vec![], Err("POD_IP")),
+            (None, Some("  "), vec![ip("10.0.0.3")], Ok("10.0.0.3")),
+            (
+                None,
+                None,
+                vec![ip("10.0.0.3"), ip("fd00::3")],
+                Ok("10.0.0.3"),
+            ),
+            (None, None, vec![ip("::1"), ip("fd00::3")], Ok("fd00::3")),
+            (None, None, vec![], Err("does not resolve")),
+        ];
+        for (flag, pod_ip, ips, want) in cases {
+            let got = resolve_node_address(flag, pod_ip, host(ips.clone()));
+            match (want, &got) {
+                (Ok(w), Ok(g)) => assert_eq!(g, w, "{flag:?} {pod_ip:?} {ips:?}"),
+                (Err(needle), Err(e)) => {
+                    assert_eq!(e.option, "--node-address");
+                    assert!(e.problem.contains(needle), "{flag:?} {pod_ip:?}: {e}");
+                }
+                _ => panic!("{flag:?} {pod_ip:?} {ips:?}: want {want:?}, got {got:?}"),
+            }
+        }
     }
 
     #[test]

@@ -80,9 +80,10 @@ pub fn option_file(user: &str, password: Option<&str>, endpoint: &Endpoint) -> S
             "protocol=socket\nsocket={}\n",
             quoted(&p.display().to_string())
         )),
+        // The client takes an IPv6 host bare (`host=fd00::2`).
         Endpoint::Tcp { host, port } => s.push_str(&format!(
             "protocol=tcp\nhost={}\nport={port}\n",
-            quoted(host)
+            quoted(crate::net_addr::unbracket(host))
         )),
         Endpoint::Reserved { .. } => {}
     }
@@ -300,6 +301,10 @@ mod tests {
             host: "db".into(),
             port: 3306,
         };
+        let tcp6 = Endpoint::Tcp {
+            host: "[fd00::2]".into(),
+            port: 3306,
+        };
         let cases: &[(&str, Option<&str>, &Endpoint, &str)] = &[
             (
                 "root",
@@ -320,6 +325,12 @@ mod tests {
                 None,
                 &tcp,
                 "[client]\nuser=\"mysql\"\nprotocol=tcp\nhost=\"db\"\nport=3306\n",
+            ),
+            (
+                "mysql",
+                None,
+                &tcp6,
+                "[client]\nuser=\"mysql\"\nprotocol=tcp\nhost=\"fd00::2\"\nport=3306\n",
             ),
         ];
         for (user, pw, ep, want) in cases {

@@ -35,6 +35,7 @@ pub mod rules;
 pub mod run;
 pub mod safety;
 pub mod steady;
+pub mod tls;
 pub mod upgrade;
 
 use std::time::Duration;

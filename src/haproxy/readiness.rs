@@ -89,6 +89,13 @@ pub fn known_leader(
     }
 }
 
+/// Is `s` the server for `leader` (pure): its name, or its address and port. haproxy prints
+/// an IPv6 `srv_addr` bare and canonical (`fd00::5`), so addresses are compared as addresses.
+pub fn routes_to(s: &ServerState, leader: &Leader) -> bool {
+    s.name == leader.server
+        || (crate::net_addr::same_host(&s.addr, &leader.host) && s.port == Some(leader.port))
+}
+
 /// The verdict: `Ok(reason)` = ready, `Err(reason)` = not ready.
 pub fn verdict(
     status: Option<&Status>,
@@ -110,12 +117,7 @@ pub fn verdict(
         }
     }
     let servers = servers.map_err(|e| format!("haproxy runtime socket: {e}"))?;
-    let matching: Vec<&ServerState> = servers
-        .iter()
-        .filter(|s| {
-            s.name == leader.server || (s.addr == leader.host && s.port == Some(leader.port))
-        })
-        .collect();
+    let matching: Vec<&ServerState> = servers.iter().filter(|s| routes_to(s, &leader)).collect();
     if matching.is_empty() {
         return Err(format!(
             "leader {} (from {source}) is not a server in haproxy's running config",
@@ -202,13 +204,44 @@ mod tests {
         Leader::parse(a, 33306).expect("leader")
     }
 
+    /// `show servers state` of haproxy 2.6 for a config rendered from IPv6 members.
+    const STATE_V6: &str = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n3 galera 1 fd00::5 fd00::5 2 0 1 1 1 1 0 2 0 0 0 0 - 33306 - 0 0 - - 0\n3 galera 2 fd00::6 fd00::6 2 0 1 1 1 1 0 2 0 0 0 0 - 33306 - 0 0 - - 0\n\n";
+
     #[test]
     fn parses_servers_state() {
         assert_eq!(
             parse_servers_state(STATE),
             Ok(vec![srv("127.0.60.2", 2, 0)])
         );
+        assert_eq!(
+            parse_servers_state(STATE_V6),
+            Ok(vec![srv("fd00::5", 2, 0), srv("fd00::6", 2, 0)])
+        );
         assert!(parse_servers_state("Unknown command\n").is_err());
+    }
+
+    #[test]
+    fn routes_to_table() {
+        let at = |name: &str, addr: &str, port: u16| ServerState {
+            addr: addr.into(),
+            port: Some(port),
+            ..srv(name, 2, 0)
+        };
+        // (server in haproxy, leader value in etcd, is it the leader's server)
+        let cases = [
+            (at("10.0.0.5", "10.0.0.5", 33306), "10.0.0.5", true),
+            (at("fd00::5", "fd00::5", 33306), "fd00::5", true),
+            (at("fd00::5", "fd00::5", 33306), "[fd00::5]", true),
+            (at("fd00::5", "fd00::5", 33306), "FD00:0::5", true),
+            // Renamed by a custom template: matched by address and port.
+            (at("leader", "fd00::5", 33306), "[fd00::5]:33306", true),
+            (at("leader", "fd00::5", 3307), "fd00::5", false),
+            (at("fd00::6", "fd00::6", 33306), "fd00::5", false),
+            (at("leader", "10.0.0.5", 33306), "fd00::5", false),
+        ];
+        for (s, value, want) in cases {
+            assert_eq!(routes_to(&s, &leader(value)), want, "{s:?} {value}");
+        }
     }
 
     #[test]
@@ -223,6 +256,7 @@ mod tests {
         let down = [srv("10.0.0.5", 0, 0)];
         let maint = [srv("10.0.0.5", 2, 1)];
         let other = [srv("10.0.0.6", 2, 0)];
+        let up6 = [srv("fd00::5", 2, 0)];
         let l5 = leader("10.0.0.5");
         type Case<'a> = (
             &'a str,
@@ -315,6 +349,14 @@ mod tests {
                 "runtime socket",
             ),
             (
+                "IPv6 leader UP",
+                Some(st(Some("fd00::5"), Some("[fd00::5]:33306"), true)),
+                None,
+                Ok(&up6),
+                true,
+                "ipv6@fd00::5:33306 (from etcd): galera/fd00::5 UP",
+            ),
+            (
                 "garbage leader",
                 Some(st(Some("a b"), None, true)),
                 None,
@@ -331,5 +373,66 @@ mod tests {
             assert_eq!(v.is_ok(), ready, "{name}: {text}");
             assert!(text.contains(needle), "{name}: `{text}` lacks `{needle}`");
         }
+    }
+
+    /// An IPv6 node address survives the whole way: given as `[fd00::5]`, published bare in
+    /// `P/leader` and `P/members/`, rendered on a `server` line, printed back by haproxy's
+    /// `show servers state` (bare `srv_addr`), and matched by the readiness probe.
+    #[test]
+    fn ipv6_round_trip_to_readiness() {
+        use crate::haproxy::render::{backups, render, RenderOptions, BUILTIN_TEMPLATE};
+        let published = crate::net_addr::parse_node_address("[fd00::5]").expect("address");
+        assert_eq!(published, "fd00::5");
+        let l = leader(&published);
+        let members: std::collections::BTreeMap<String, String> = [
+            ("g-0", published.as_str()),
+            ("g-1", "fd00::6"),
+            ("g-2", "10.0.0.7"),
+        ]
+        .into_iter()
+        .map(|(n, a)| (n.to_string(), a.to_string()))
+        .collect();
+        let (b, skipped) = backups(&l, &members, 33306);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let o = RenderOptions {
+            listen: "[::]:3306".parse().expect("addr"),
+            health_check: crate::cli::HealthCheck::Httpchk,
+            check_port: 8080,
+            backend_port: 33306,
+            admin_socket: "/run/galera-haproxy/admin.sock".into(),
+            hard_stop_after: "30s".into(),
+            stats_listen: None,
+            read_listen: None,
+            template_name: "built-in".into(),
+        };
+        let cfg = render(BUILTIN_TEMPLATE, Some(&l), &b, &o).expect("render");
+        let servers: Vec<&str> = cfg
+            .lines()
+            .map(str::trim)
+            .filter(|x| x.starts_with("server "))
+            .collect();
+        assert_eq!(
+            servers,
+            [
+                "server fd00::5 ipv6@fd00::5:33306 check port 8080",
+                "server fd00::6 ipv6@fd00::6:33306 check port 8080 backup",
+                "server 10.0.0.7 10.0.0.7:33306 check port 8080 backup",
+            ],
+            "{cfg}"
+        );
+        assert!(cfg.contains("bind ipv6@:::3306\n"), "{cfg}");
+        // What haproxy prints for that config (names and bare addresses as on the lines).
+        let state = parse_servers_state(STATE_V6).expect("state");
+        let status = Status {
+            etcd_leader: Some(published.clone()),
+            routed: Some(l.clone()),
+            etcd_seen: true,
+            ..Status::default()
+        };
+        let v = verdict(Some(&status), None, Ok(&state), 33306);
+        assert_eq!(
+            v,
+            Ok("haproxy routes to leader ipv6@fd00::5:33306 (from etcd): galera/fd00::5 UP".into())
+        );
     }
 }

@@ -5,7 +5,8 @@
 //! undefined variables, so a typo in a template is an error naming it, not an empty string.
 //!
 //! Template variables: `leader` (absent when no leader is known) with `leader.server` (the
-//! haproxy server name), `leader.host`, `leader.port`, `leader.address` (`host:port`);
+//! haproxy server name), `leader.host`, `leader.port`, `leader.address` (`host:port`,
+//! `ipv6@addr:port` for an IPv6 address: [`server_address`]);
 //! `backups` (a list, empty without a leader), each with `node` (the member's name) and the
 //! same four fields as `leader`;
 //! `listen`, `health_check` (`httpchk` | `mysql-check`), `check_port`, `backend_port`,
@@ -55,7 +56,7 @@
 //! just acknowledged unless the session sets `wsrep_sync_wait` (docs/leader.md, "The read port").
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use serde::Serialize;
 
@@ -69,7 +70,8 @@ pub const BUILTIN_TEMPLATE: &str = include_str!("haproxy.cfg.j2");
 pub struct Leader {
     /// haproxy server name (letters, digits, `.`, `-`, `_`, `:` only).
     pub server: String,
-    /// Host (IP or DNS name) as found in `P/leader`, without brackets.
+    /// Host (IP or DNS name) as found in `P/leader`, without brackets, an IP address in
+    /// canonical form.
     pub host: String,
     pub port: u16,
     /// What goes on the `server` line: `host:port` (`ipv6@addr:port` for IPv6).
@@ -77,25 +79,18 @@ pub struct Leader {
 }
 
 impl Leader {
-    /// Parse the value of `P/leader`: `host`, `host:port`, `[v6]:port` or a bare IPv6 address.
+    /// Parse the value of `P/leader`: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6
+    /// address (no port: `fd00::5:3307` is an address), split by [`crate::net_addr`]; an IP
+    /// address is kept in its canonical form, the one haproxy prints in `show servers state`.
     /// The value ends up in a config file, so anything but a plain address is refused.
     pub fn parse(value: &str, default_port: u16) -> Result<Leader, String> {
         let v = value.trim();
         if v.is_empty() {
             return Err("empty leader value".into());
         }
-        let (host, port) = if let Ok(sa) = v.parse::<SocketAddr>() {
-            (sa.ip().to_string(), sa.port())
-        } else if let Ok(ip) = v.parse::<IpAddr>() {
-            (ip.to_string(), default_port)
-        } else if let Some((h, p)) = v.rsplit_once(':') {
-            let port = p
-                .parse::<u16>()
-                .map_err(|_| format!("`{v}`: `{p}` is not a port"))?;
-            (h.to_string(), port)
-        } else {
-            (v.to_string(), default_port)
-        };
+        let (host, port) = crate::net_addr::split_host_port(v)?;
+        let host = crate::net_addr::canonical_host(host);
+        let port = port.unwrap_or(default_port);
         let valid_host = !host.is_empty()
             && host.len() <= 253
             && host
@@ -109,18 +104,23 @@ impl Leader {
         if port == 0 {
             return Err(format!("`{v}`: port 0"));
         }
-        let is_v6 = host.parse::<std::net::Ipv6Addr>().is_ok();
-        let address = if is_v6 {
-            format!("ipv6@{host}:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
         Ok(Leader {
             server: host.clone(),
+            address: server_address(&host, port),
             host,
             port,
-            address,
         })
+    }
+}
+
+/// What goes on a `server` line for `host` and `port` (pure): haproxy's explicit `ipv6@` prefix
+/// for an IPv6 address (`ipv6@fd00::5:33306`, which `haproxy -c` accepts as it does
+/// `[fd00::5]:33306`), `host:port` otherwise.
+pub fn server_address(host: &str, port: u16) -> String {
+    if crate::net_addr::is_ipv6(host) {
+        format!("ipv6@{}:{port}", crate::net_addr::unbracket(host))
+    } else {
+        crate::net_addr::host_port(host, port)
     }
 }
 
@@ -302,6 +302,16 @@ mod tests {
             ),
             ("fd00::5", Ok(("fd00::5", 33306, "ipv6@fd00::5:33306"))),
             ("[fd00::5]:3307", Ok(("fd00::5", 3307, "ipv6@fd00::5:3307"))),
+            ("[fd00::5]", Ok(("fd00::5", 33306, "ipv6@fd00::5:33306"))),
+            ("FD00:0::5", Ok(("fd00::5", 33306, "ipv6@fd00::5:33306"))),
+            // A bare IPv6 address has no port: the last group is part of it.
+            (
+                "fd00::5:3307",
+                Ok(("fd00::5:3307", 33306, "ipv6@fd00::5:3307:33306")),
+            ),
+            ("[fd00::5", Err(())),
+            ("[fd00::5]:x", Err(())),
+            ("[10.0.0.5]:3307", Err(())),
             ("", Err(())),
             ("10.0.0.5:x", Err(())),
             ("10.0.0.5:0", Err(())),

@@ -72,9 +72,10 @@ fn opts(endpoint: &Endpoint, creds: &Credentials) -> OptsBuilder {
         .prefer_socket(false);
     match endpoint {
         Endpoint::Socket(p) => b.socket(Some(p.display().to_string())),
-        Endpoint::Tcp { host, port } | Endpoint::Reserved { host, port, .. } => {
-            b.ip_or_hostname(host.clone()).tcp_port(*port)
-        }
+        // The connection resolves `(host, port)`, which takes an IPv6 address bare only.
+        Endpoint::Tcp { host, port } | Endpoint::Reserved { host, port, .. } => b
+            .ip_or_hostname(crate::net_addr::unbracket(host))
+            .tcp_port(*port),
     }
 }
 

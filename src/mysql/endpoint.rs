@@ -25,8 +25,16 @@ impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Endpoint::Socket(p) => write!(f, "socket {}", p.display()),
-            Endpoint::Tcp { host, port } => write!(f, "{host}:{port}"),
-            Endpoint::Reserved { host, port, .. } => write!(f, "{host}:{port} (extra_port)"),
+            Endpoint::Tcp { host, port } => {
+                write!(f, "{}", crate::net_addr::host_port(host, *port))
+            }
+            Endpoint::Reserved { host, port, .. } => {
+                write!(
+                    f,
+                    "{} (extra_port)",
+                    crate::net_addr::host_port(host, *port)
+                )
+            }
         }
     }
 }
@@ -102,5 +110,30 @@ mod tests {
         assert_eq!(normal.route(&monitor), normal);
         assert_eq!(normal.fallback(&monitor), None);
         assert_eq!(r.to_string(), "10.0.0.5:33307 (extra_port)");
+    }
+
+    #[test]
+    fn display_table() {
+        let tcp = |h: &str| Endpoint::Tcp {
+            host: h.into(),
+            port: 3306,
+        };
+        let reserved = |h: &str| Endpoint::Reserved {
+            host: h.into(),
+            port: 33307,
+            normal: Box::new(Endpoint::Socket("/s.sock".into())),
+        };
+        let cases = [
+            (tcp("10.0.0.5"), "10.0.0.5:3306"),
+            (tcp("fd00::2"), "[fd00::2]:3306"),
+            (tcp("[fd00::2]"), "[fd00::2]:3306"),
+            (tcp("g-0.db"), "g-0.db:3306"),
+            (reserved("::1"), "[::1]:33307 (extra_port)"),
+            (reserved("127.0.0.1"), "127.0.0.1:33307 (extra_port)"),
+            (Endpoint::Socket("/s.sock".into()), "socket /s.sock"),
+        ];
+        for (ep, want) in cases {
+            assert_eq!(ep.to_string(), want);
+        }
     }
 }

@@ -40,7 +40,7 @@ pub fn reserved_host(o: &crate::cli::MysqlOpts, cnf: Option<&crate::mycnf::MyCnf
     cnf.and_then(|c| c.bind_address())
         .and_then(|b| b.split(',').map(str::trim).find(|a| !a.is_empty()))
         .filter(|a| !matches!(*a, "0.0.0.0" | "::" | "*" | "[::]"))
-        .map(|a| a.trim_matches(|c| c == '[' || c == ']').to_string())
+        .map(|a| crate::net_addr::unbracket(a).to_string())
         .unwrap_or_else(|| "127.0.0.1".into())
 }
 

@@ -143,8 +143,16 @@ pub fn render_table(r: &StatusReport) -> String {
         );
     }
     out.push('\n');
+    // As wide as the longest address (an IPv6 address is up to 39 characters), at least 16.
+    let aw = r
+        .members
+        .iter()
+        .filter_map(|m| m.address.as_ref().map(|a| a.chars().count()))
+        .max()
+        .unwrap_or(0)
+        .max(16);
     say!(
-        "{:<16} {:<16} {:<7} {:<10} {:<6} {:<7} {:<44} {:<9} LIVE",
+        "{:<16} {:<aw$} {:<7} {:<10} {:<6} {:<7} {:<44} {:<9} LIVE",
         "NAME",
         "ADDRESS",
         "MEMBER",
@@ -176,7 +184,7 @@ pub fn render_table(r: &StatusReport) -> String {
         };
         let yn = |b: bool| if b { "yes" } else { "no" };
         say!(
-            "{:<16} {:<16} {:<7} {:<10} {:<6} {:<7} {:<44} {:<9} {}",
+            "{:<16} {:<aw$} {:<7} {:<10} {:<6} {:<7} {:<44} {:<9} {}",
             m.name,
             dash(&m.address),
             yn(m.member),
@@ -230,6 +238,31 @@ mod tests {
             j["members"][2]["live_error"],
             "cannot connect to 10.0.0.3:33306"
         );
+    }
+
+    #[test]
+    fn ipv6_addresses_keep_the_columns_aligned() {
+        let mut s = base();
+        for (n, a) in [
+            ("g-0", "fd00:10:244:1::1"),
+            ("g-1", "fd00:10:244:2::2"),
+            ("g-2", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1"),
+        ] {
+            s.members.insert(n.into(), a.into());
+            if let Some(e) = s.nodes.get_mut(n) {
+                e.address = a.into();
+            }
+        }
+        if let Some(l) = s.leader.as_mut() {
+            l.address = "fd00:10:244:1::1".into();
+        }
+        let t = render_table(&report("c", &s));
+        assert!(t.contains("g-0 (fd00:10:244:1::1)"), "{t}");
+        let col = |line: &str| line.find("MEMBER").or_else(|| line.find("yes"));
+        let header = t.lines().find(|l| l.starts_with("NAME")).expect("header");
+        for row in t.lines().filter(|l| l.starts_with("g-")) {
+            assert_eq!(col(row), col(header), "\n{header}\n{row}");
+        }
     }
 
     #[test]

@@ -36,8 +36,9 @@ pub fn client_result(client: &mut Command) -> Result<String, String> {
 }
 
 /// The my.cnf of a test node (small memory, rsync SST, fast failure detection): the template
-/// with the values scripts/playground and scripts/bench use too.
-pub fn mycnf(dir: &Path, ip: &str) -> String {
+/// with the values scripts/playground and scripts/bench use too; with `tls_dir`, the `[sst]`
+/// section that encrypts state transfers with its certificates.
+pub fn mycnf(dir: &Path, ip: &str, tls_dir: Option<&Path>) -> String {
     super::mycnf::server(dir, ip, 3306, &dir.join("tmp"))
         .galera(
             "test",
@@ -49,6 +50,10 @@ pub fn mycnf(dir: &Path, ip: &str) -> String {
         )
         .set("FLUSH_LOG_AT_TRX_COMMIT", "1")
         .set("MAX_CONNECTIONS", "50")
+        .set(
+            "TLS_DIR",
+            tls_dir.map(|d| d.display().to_string()).unwrap_or_default(),
+        )
         .render()
 }
 
@@ -69,6 +74,9 @@ pub struct TestNode {
     pub env: Vec<(String, String)>,
     /// Lines appended to the `[mysqld]` section of the node's my.cnf.
     pub mycnf_extra: String,
+    /// The certificates' directory: the my.cnf's `[sst]` section names its files (the
+    /// entrypoint gets `--galera-tls-dir` through `extra_args`).
+    pub tls_dir: Option<PathBuf>,
 }
 
 impl TestNode {
@@ -99,7 +107,11 @@ impl TestNode {
         let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777));
         std::fs::write(
             self.defaults_file(),
-            format!("{}{}", mycnf(&self.dir, &self.ip), self.mycnf_extra),
+            format!(
+                "{}{}",
+                mycnf(&self.dir, &self.ip, self.tls_dir.as_deref()),
+                self.mycnf_extra
+            ),
         )
         .expect("write my.cnf");
     }
@@ -342,6 +354,7 @@ impl Cluster {
             extra_args: vec![],
             env: vec![],
             mycnf_extra: String::new(),
+            tls_dir: None,
         });
     }
 

@@ -160,6 +160,7 @@ pub fn server(dir: &Path, ip: &str, port: u16, tmpdir: &Path) -> Values {
         .set("SST_METHOD", "")
         .set("SST_RECEIVE_ADDRESS", "")
         .set("PROVIDER_OPTIONS", "")
+        .set("TLS_DIR", "")
         .set("CLIENT_SOCKET", "")
 }
 

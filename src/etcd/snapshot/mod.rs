@@ -68,13 +68,18 @@ pub struct ClusterSnapshot {
     pub warnings: Vec<String>,
 }
 
+/// An address value (`nodes/`, `members/`, `leader`): an IP address without a port is taken
+/// in the canonical form this sidecar publishes (`[fd00::2]`, `FD00:0::2` → `fd00::2`), so that
+/// addresses compare equal as strings; anything else as written.
 fn parse_address(v: &str) -> Result<String, String> {
     let v = v.trim();
     if v.is_empty() || v.contains(char::is_whitespace) || v.contains('/') {
-        Err(format!("`{v}` is not an address"))
-    } else {
-        Ok(v.to_string())
+        return Err(format!("`{v}` is not an address"));
     }
+    Ok(match crate::net_addr::split_host_port(v) {
+        Ok((host, None)) => crate::net_addr::canonical_host(host),
+        _ => v.to_string(),
+    })
 }
 
 fn parse_name(v: &str) -> Result<String, String> {
@@ -347,6 +352,31 @@ mod tests {
             .as_ref()
             .map(|f| (f.node.as_str(), f.expires_at));
         assert_eq!(fb, Some(("g-1", 0)));
+    }
+
+    #[test]
+    fn ipv6_addresses_round_trip() {
+        // (value in etcd, address in the snapshot)
+        for (value, want) in [
+            ("fd00::2", "fd00::2"),
+            ("[fd00::2]", "fd00::2"),
+            ("FD00:0:0::2\n", "fd00::2"),
+            ("[fd00::2]:3307", "[fd00::2]:3307"),
+            ("10.0.0.1", "10.0.0.1"),
+            ("10.0.0.1:3307", "10.0.0.1:3307"),
+            ("g-0.galera.db.svc", "g-0.galera.db.svc"),
+        ] {
+            let s = snap(&[
+                ("leader", value),
+                ("nodes/g-0", value),
+                ("members/g-0", value),
+            ]);
+            assert!(s.warnings.is_empty(), "{value:?}: {:?}", s.warnings);
+            assert_eq!(s.leader.as_ref().map(|l| l.address.as_str()), Some(want));
+            assert_eq!(s.nodes["g-0"].address, want, "{value:?}");
+            assert_eq!(s.members["g-0"], want, "{value:?}");
+            assert_eq!(s.leader_name(), Some("g-0"), "{value:?}");
+        }
     }
 
     #[test]

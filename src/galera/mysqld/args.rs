@@ -10,6 +10,7 @@ pub struct MysqldArgs {
     pub datadir: PathBuf,
     pub user: String,
     pub node_name: String,
+    /// This node's address, stored bare (`fd00::2`); written in brackets for IPv6.
     pub node_address: String,
     /// Peer addresses (`host` or `host:port`); empty with `new_cluster`.
     pub peers: Vec<String>,
@@ -18,17 +19,6 @@ pub struct MysqldArgs {
     pub start_position: Option<String>,
     pub donors: Vec<String>,
     pub provider_options: String,
-}
-
-/// Host with the Galera port, bracketing IPv6.
-fn with_port(addr: &str, port: u16) -> String {
-    if addr.contains(']') || (addr.matches(':').count() == 1) {
-        addr.to_string()
-    } else if addr.contains(':') {
-        format!("[{addr}]:{port}")
-    } else {
-        format!("{addr}:{port}")
-    }
 }
 
 impl MysqldArgs {
@@ -43,14 +33,20 @@ impl MysqldArgs {
         let peers: Vec<String> = self
             .peers
             .iter()
-            .map(|p| with_port(p, self.galera_port))
+            .map(|p| crate::net_addr::with_default_port(p, self.galera_port))
             .collect();
         a.push(format!(
             "--wsrep-cluster-address=gcomm://{}",
             peers.join(",")
         ));
         a.push(format!("--wsrep-node-name={}", self.node_name));
-        a.push(format!("--wsrep-node-address={}", self.node_address));
+        // In brackets for IPv6: Galera takes the node address as a URI authority, and derives
+        // `ist.recv_addr` from it as `tcp://<address>:<base_port + 1>`, which is only an address
+        // with the brackets; MariaDB parses both forms (see `provider.rs`).
+        a.push(format!(
+            "--wsrep-node-address={}",
+            crate::net_addr::bracket(&self.node_address)
+        ));
         if let Some(p) = &self.start_position {
             a.push(format!("--wsrep-start-position={p}"));
         }
@@ -101,5 +97,48 @@ mod tests {
         assert!(args.contains(&"--wsrep-cluster-address=gcomm://".to_string()));
         assert!(args.contains(&"--wsrep-new-cluster".to_string()));
         assert!(!args.iter().any(|x| x.starts_with("--wsrep-sst-donor")));
+    }
+
+    #[test]
+    fn addresses_table() {
+        // (node address, peers, --wsrep-node-address, --wsrep-cluster-address)
+        let cases: &[(&str, &[&str], &str, &str)] = &[
+            (
+                "10.0.0.2",
+                &["10.0.0.1", "10.0.0.3:5000"],
+                "--wsrep-node-address=10.0.0.2",
+                "--wsrep-cluster-address=gcomm://10.0.0.1:4567,10.0.0.3:5000",
+            ),
+            (
+                "fd00::2",
+                &["fd00::1", "[fd00::3]", "[fd00::4]:5000"],
+                "--wsrep-node-address=[fd00::2]",
+                "--wsrep-cluster-address=gcomm://[fd00::1]:4567,[fd00::3]:4567,[fd00::4]:5000",
+            ),
+            (
+                "g-2.galera.db.svc",
+                &["g-1.galera.db.svc"],
+                "--wsrep-node-address=g-2.galera.db.svc",
+                "--wsrep-cluster-address=gcomm://g-1.galera.db.svc:4567",
+            ),
+        ];
+        for (node, peers, want_node, want_cluster) in cases {
+            let a = MysqldArgs {
+                defaults_file: None,
+                datadir: "/var/lib/mysql".into(),
+                user: "mysql".into(),
+                node_name: "g-2".into(),
+                node_address: node.to_string(),
+                peers: peers.iter().map(|p| p.to_string()).collect(),
+                galera_port: 4567,
+                new_cluster: false,
+                start_position: None,
+                donors: vec![],
+                provider_options: "pc.recovery=false".into(),
+            };
+            let args = a.to_args();
+            assert!(args.contains(&want_node.to_string()), "{node}: {args:?}");
+            assert!(args.contains(&want_cluster.to_string()), "{node}: {args:?}");
+        }
     }
 }

@@ -323,6 +323,16 @@ pub(super) async fn mysqld_args(
         .bins
         .configured_provider_options(&node.reaper)
         .await?;
+    let mut provider_options = crate::galera::mysqld::add_ipv6_addresses(
+        &crate::galera::mysqld::merge_provider_options(configured.as_deref()),
+        &node.cfg.address,
+        node.cfg.opts.galera_port,
+    );
+    if let Some(dir) = &node.cfg.opts.galera_tls_dir {
+        let files = crate::galera::tls::TlsFiles::in_dir(dir);
+        provider_options = crate::galera::tls::with_tls(&provider_options, &files)
+            .map_err(|p| crate::cli::ConfigError::new("--galera-tls-dir", p))?;
+    }
     Ok(MysqldArgs {
         defaults_file: node.cfg.opts.mysql.defaults_file.clone(),
         datadir: node.cfg.opts.datadir.clone(),
@@ -334,7 +344,7 @@ pub(super) async fn mysqld_args(
         new_cluster,
         start_position: position.start_position(),
         donors,
-        provider_options: crate::galera::mysqld::merge_provider_options(configured.as_deref()),
+        provider_options,
     })
 }
 

@@ -13,14 +13,11 @@ pub async fn answers(addr: &str, port: u16, timeout: Duration) -> bool {
     port_probe(addr, port, timeout).await == PortProbe::Answers
 }
 
-/// What a TCP connection to `addr:port` finds within `timeout`: accepted, refused (nothing
-/// listens: positive evidence), or nothing (a timeout or any other error: no evidence).
+/// What a TCP connection to `addr` finds within `timeout` (`addr` a host, `host:port` or
+/// `[v6]:port`; `port` when it has none): accepted, refused (nothing listens: positive
+/// evidence), or nothing (a timeout or any other error: no evidence).
 pub async fn port_probe(addr: &str, port: u16, timeout: Duration) -> PortProbe {
-    let target = if addr.contains(':') && !addr.starts_with('[') {
-        format!("[{addr}]:{port}")
-    } else {
-        format!("{addr}:{port}")
-    };
+    let target = crate::net_addr::with_default_port(addr, port);
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(target)).await {
         Ok(Ok(_)) => PortProbe::Answers,
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => PortProbe::Refused,
@@ -58,7 +55,7 @@ pub(super) async fn probe_members(node: &Node, snap: &ClusterSnapshot) -> Vec<St
     let mine = node.cfg.address.clone();
     let checks = targets
         .into_iter()
-        .filter(|(n, a)| *n != me && *a != mine)
+        .filter(|(n, a)| *n != me && !is_me(a, &mine))
         .map(|(n, a)| async move {
             answers(&a, port, crate::galera::bounds::PORT_PROBE)
                 .await
@@ -76,7 +73,7 @@ pub(super) async fn probe_peers(node: &Node) -> Vec<String> {
         .opts
         .peers
         .iter()
-        .filter(|p| **p != me)
+        .filter(|p| !is_me(p, &me))
         .map(|p| async move {
             answers(p, port, crate::galera::bounds::PORT_PROBE)
                 .await
@@ -85,8 +82,38 @@ pub(super) async fn probe_peers(node: &Node) -> Vec<String> {
     futures_join(checks).await.into_iter().flatten().collect()
 }
 
+/// Is `peer` (a host, `host:port` or `[v6]:port`) this node's address `me`?
+fn is_me(peer: &str, me: &str) -> bool {
+    crate::net_addr::split_host_port(peer)
+        .is_ok_and(|(host, _)| crate::net_addr::same_host(host, me))
+}
+
 pub(super) async fn futures_join<F: std::future::Future>(
     futs: impl Iterator<Item = F>,
 ) -> Vec<F::Output> {
     futures::future::join_all(futs).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_me_table() {
+        // (peer, this node's address, is it this node)
+        for (peer, me, want) in [
+            ("10.0.0.2", "10.0.0.2", true),
+            ("10.0.0.2:4567", "10.0.0.2", true),
+            ("10.0.0.3", "10.0.0.2", false),
+            ("fd00::2", "fd00::2", true),
+            ("[fd00::2]", "fd00::2", true),
+            ("[fd00::2]:4567", "fd00::2", true),
+            ("FD00:0::2", "fd00::2", true),
+            ("fd00::3", "fd00::2", false),
+            ("g-2.db", "g-2.db", true),
+            ("a:b:c", "a", false),
+        ] {
+            assert_eq!(is_me(peer, me), want, "{peer} {me}");
+        }
+    }
 }

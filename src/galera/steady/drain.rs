@@ -183,8 +183,8 @@ async fn wait_for_handover(node: &mut Node, leader_wait: Duration, window: Durat
     let new_leader = loop {
         match node.etcd.get(&key).await {
             Ok(Some(kv)) => {
-                let addr = String::from_utf8_lossy(&kv.value).into_owned();
-                if addr != node.cfg.address {
+                let addr = String::from_utf8_lossy(&kv.value).trim().to_string();
+                if !crate::net_addr::same_host(&addr, &node.cfg.address) {
                     break Some(addr);
                 }
             }

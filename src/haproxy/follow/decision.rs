@@ -288,6 +288,43 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_leader_values() {
+        let l = Leader::parse("fd00::5", 33306).expect("leader");
+        let running = fake_render(&l, &[]).expect("render");
+        assert_eq!(running, "server ipv6@fd00::5:33306\n");
+        // (etcd value, want kind + text): the same address however written is the same leader.
+        for (value, want) in [
+            ("fd00::5", "keep:unchanged, no reload"),
+            ("[fd00::5]", "keep:unchanged, no reload"),
+            ("[fd00::5]:33306", "keep:unchanged, no reload"),
+            ("FD00:0::5", "keep:unchanged, no reload"),
+            (
+                "fd00::6",
+                "apply:leader changed from ipv6@fd00::5:33306 to ipv6@fd00::6:33306",
+            ),
+            ("[fd00::5", "refuse:ignoring P/leader"),
+        ] {
+            let d = decide(
+                &running,
+                Some(&l),
+                &[],
+                Some(value),
+                &BTreeMap::new(),
+                33306,
+                fake_render,
+            );
+            let got = match &d {
+                Decision::Keep(r) => format!("keep:{r}"),
+                Decision::Refuse(r) => format!("refuse:{r}"),
+                Decision::Apply { reason, .. } => format!("apply:{reason}"),
+            };
+            let (kind, text) = want.split_once(':').expect("case");
+            assert!(got.starts_with(kind), "{value}: {got}");
+            assert!(got.contains(text), "{value}: `{got}` lacks `{text}`");
+        }
+    }
+
+    #[test]
     fn decisions_with_backups() {
         let three = members(&[
             ("g-0", "10.0.0.5"),

@@ -1,0 +1,268 @@
+//! Encrypted replication on a real 3-node cluster (docs/operations.md §16): certificates from
+//! scripts/make-galera-tls in one directory (`--galera-tls-dir`, the my.cnf's `[sst]` naming
+//! the same files), mariabackup SST. A capture of every packet on the Galera, IST and SST
+//! ports holds none of the rows' text, although the cluster builds by SST, a node rejoins by
+//! IST and another by SST after losing its datadir; the Galera port speaks TLS with the CA's
+//! certificate, a plain-text connection to it gets no plain-text answer, and a node without
+//! TLS cannot join (the first SST was encrypted too: mariadbd's log says so). Before that, the
+//! entrypoint refuses a key mariadbd's user cannot read and a my.cnf that would send SST in
+//! plain text, each with exit code 2 and the fix.
+//!
+//! Loopback subnet 127.0.243.x is this file's.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::capture::{contains, Capture};
+use common::galera::Cluster;
+
+const SUBNET: u8 = 243;
+const STEADY_TIMEOUT: Duration = Duration::from_secs(240);
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+const SST_USER: &str = "sst";
+const SST_PASSWORD: &str = "sst-pw-tls";
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// CA, certificate and key for the nodes' addresses, made by scripts/make-galera-tls.
+fn make_certificates(dir: &Path, ips: &[String]) {
+    let mut cmd = Command::new(repo("scripts/make-galera-tls"));
+    cmd.arg(dir).args(ips.iter().map(|ip| format!("IP:{ip}")));
+    common::run_ok(&mut cmd, "scripts/make-galera-tls");
+}
+
+fn mysql_gid() -> nix::unistd::Gid {
+    nix::unistd::Group::from_name("mysql")
+        .ok()
+        .flatten()
+        .expect("a mysql group (the mariadb-server package makes it)")
+        .gid
+}
+
+/// The canary rows: text that must never cross the Galera, IST or SST ports in clear.
+fn insert_canaries(c: &Cluster, i: usize, canary: &str, from: u32, n: u32) {
+    let values: Vec<String> = (from..from + n)
+        .map(|id| format!("({id},'{canary}-{id}')"))
+        .collect();
+    let sql = format!(
+        "CREATE DATABASE IF NOT EXISTS t; \
+         CREATE TABLE IF NOT EXISTS t.canary (id INT PRIMARY KEY, v VARCHAR(64)); \
+         INSERT INTO t.canary VALUES {}",
+        values.join(",")
+    );
+    c.nodes[i]
+        .sql_result(&sql)
+        .unwrap_or_else(|e| panic!("insert canaries through g-{i}: {e}\n{}", c.logs()));
+}
+
+fn canaries(c: &Cluster, i: usize) -> Option<u64> {
+    c.nodes[i]
+        .sql("SELECT COUNT(*) FROM t.canary")
+        .and_then(|s| s.trim().parse().ok())
+}
+
+#[test]
+fn replication_ist_and_sst_are_encrypted() {
+    let mut c = Cluster::new(SUBNET, 3);
+    let tls = c.root.path().join("tls");
+    let ips: Vec<String> = c.nodes.iter().map(|n| n.ip.clone()).collect();
+    make_certificates(&tls, &ips);
+    for n in &mut c.nodes {
+        n.extra_args
+            .extend(["--galera-tls-dir".to_string(), tls.display().to_string()]);
+        // socat's SST listener binds every address unless told: three joiners on one host
+        // would take each other's 4444 (a pod has its own).
+        n.mycnf_extra = format!(
+            "wsrep_sst_method = mariabackup\n\n[sst]\nsockopt = bind={}\n",
+            n.ip
+        );
+        n.env.push(("GALERA_SST_USER".into(), SST_USER.into()));
+        n.env
+            .push(("GALERA_SST_PASSWORD".into(), SST_PASSWORD.into()));
+    }
+
+    // 1. Refusals, before etcd or mariadbd is touched. The key as made (0640, root's group):
+    //    mariadbd's user could not read it.
+    c.start(0);
+    assert_eq!(
+        c.nodes[0].wait_exit(Duration::from_secs(30)),
+        Some(2),
+        "{}",
+        c.logs()
+    );
+    let log = c.nodes[0].log();
+    assert!(
+        log.contains("tls.key cannot be read by mysql") && log.contains("defaultMode 0440"),
+        "{log}"
+    );
+    nix::unistd::chown(&tls.join("tls.key"), None, Some(mysql_gid())).expect("chgrp mysql");
+    //    A my.cnf without the [sst] lines: the SST would be plain text.
+    let offset = c.nodes[0].log().len();
+    c.start(0);
+    assert_eq!(
+        c.nodes[0].wait_exit(Duration::from_secs(30)),
+        Some(2),
+        "{}",
+        c.logs()
+    );
+    let log = c.nodes[0].log()[offset..].to_string();
+    assert!(
+        log.contains("no ssl-mode") && log.contains(&format!("tkey = {}/tls.key", tls.display())),
+        "{log}"
+    );
+    for n in &mut c.nodes {
+        n.tls_dir = Some(tls.clone());
+    }
+
+    // 2. Everything on the Galera (4567), IST (4568) and SST (4444) ports from here on.
+    let capture = Capture::start(
+        c.root.path(),
+        "replication",
+        &format!("net 127.0.{SUBNET}.0/24 and (tcp port 4567 or tcp port 4568 or tcp port 4444)"),
+    );
+    let canary = format!("tls-canary-{}", std::process::id());
+
+    // 3. The first build: two of the three join by SST (mariabackup, through socat's TLS).
+    c.start_all();
+    c.check("first build", || c.wait_steady(3, STEADY_TIMEOUT));
+    let encrypted_ssts = c
+        .nodes
+        .iter()
+        .filter(|n| {
+            let l = n.mysqld_log();
+            l.contains("SST completed on joiner")
+                && l.contains("Using openssl based encryption with socat")
+        })
+        .count();
+    assert_eq!(encrypted_ssts, 2, "{}", c.logs());
+    for n in &c.nodes {
+        let opts = n
+            .sql("SELECT @@wsrep_provider_options")
+            .expect("provider options");
+        for want in [
+            "socket.ssl = YES".to_string(),
+            format!("socket.ssl_cert = {}/tls.crt", tls.display()),
+            format!("socket.ssl_ca = {}/ca.crt", tls.display()),
+            "pc.recovery = false".to_string(),
+            "evs.suspect_timeout = PT5S".to_string(),
+        ] {
+            assert!(opts.contains(&want), "{}: {want} not in {opts}", n.name);
+        }
+    }
+    insert_canaries(&c, 0, &canary, 1, 20);
+
+    // 4. IST: g-2 stopped cleanly, rows written meanwhile, g-2 back.
+    assert_eq!(c.nodes[2].sigterm(STOP_TIMEOUT), Some(0));
+    insert_canaries(&c, 0, &canary, 21, 20);
+    let off = c.nodes[2].error_log_len();
+    c.start(2);
+    c.check("rejoin by IST", || c.wait_steady(3, STEADY_TIMEOUT));
+    assert!(c.nodes[2].joined_by_ist_since(off), "{}", c.logs());
+    assert_eq!(canaries(&c, 2), Some(40));
+
+    // 5. SST of a datadir holding the canaries: g-1 loses its datadir.
+    c.nodes[1].kill9();
+    c.check("g-1 evicted", || c.wait_until_registered(2));
+    std::fs::remove_dir_all(c.nodes[1].datadir()).expect("empty the datadir");
+    insert_canaries(&c, 0, &canary, 41, 20);
+    let off = c.nodes[1].error_log_len();
+    c.start(1);
+    c.check("rejoin by SST", || c.wait_steady(3, STEADY_TIMEOUT));
+    c.check("all synced", || c.wait_all_synced(3, STEADY_TIMEOUT));
+    assert!(c.nodes[1].joined_by_sst_since(off), "{}", c.logs());
+    assert!(
+        c.nodes[1]
+            .error_log_since(off)
+            .contains("Using openssl based encryption with socat"),
+        "{}",
+        c.nodes[1].error_log_since(off)
+    );
+    assert_eq!(canaries(&c, 1), Some(60));
+
+    // 6. The Galera port speaks TLS, with a certificate of the cluster's CA...
+    let s_client = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("{}:4567", c.nodes[0].ip)])
+        .arg("-CAfile")
+        .arg(tls.join("ca.crt"))
+        .arg("-cert")
+        .arg(tls.join("tls.crt"))
+        .arg("-key")
+        .arg(tls.join("tls.key"))
+        .arg("-verify_return_error")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    let out = common::stdout(&s_client);
+    assert!(
+        s_client.status.success() && out.contains("Verify return code: 0 (ok)"),
+        "{out}{}",
+        common::stderr(&s_client)
+    );
+    // ...and a plain-text client gets no plain-text answer: the server closes the connection
+    // (at most after a TLS alert record, content type 21) or says nothing.
+    let probe = format!("plain-text-probe-{}", std::process::id());
+    let mut plain =
+        std::net::TcpStream::connect((c.nodes[0].ip.as_str(), 4567)).expect("connect to 4567");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    plain
+        .write_all(format!("{probe}\r\n\r\n").as_bytes())
+        .expect("write");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        answer.is_empty() || answer[0] == 21,
+        "a non-TLS answer to plain text: {answer:?}"
+    );
+    drop(plain);
+    // A node without TLS (no --galera-tls-dir) cannot join: it never becomes a member.
+    c.add_node(3, 3);
+    let off = c.nodes[3].error_log_len();
+    c.start(3);
+    // Its gcomm handshake meets a TLS server that waits for a ClientHello: no message comes
+    // back, and mariadbd gives up ("failed to reach primary view"); meanwhile the cluster
+    // stays at 3.
+    let start = std::time::Instant::now();
+    while !c.nodes[3]
+        .error_log_since(off)
+        .contains("failed to reach primary view")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the plain-text node neither joined nor gave up in 120 s:\n{}",
+            c.nodes[3].error_log_since(off)
+        );
+        assert_eq!(
+            c.nodes[0].wsrep("cluster_size").as_deref(),
+            Some("3"),
+            "a plain-text node joined:\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert!(!c.nodes[3].synced(), "{}", c.logs());
+    c.nodes[3].kill9();
+    c.check("still 3 Synced", || c.wait_all_synced(3, STEADY_TIMEOUT));
+
+    // 7. The capture: the probe's plain text is in it (the capture sees these ports' bytes),
+    //    the canaries are not, though 60 of them crossed by replication, IST and SST.
+    let pcap = capture.finish();
+    assert!(
+        contains(&pcap, probe.as_bytes()),
+        "the capture ({} bytes) does not hold the plain-text probe: it is not capturing",
+        pcap.len()
+    );
+    assert!(
+        !contains(&pcap, canary.as_bytes()),
+        "row text crossed the Galera/IST/SST ports in clear ({} bytes captured)",
+        pcap.len()
+    );
+    assert!(pcap.len() > 1_000_000, "only {} bytes captured", pcap.len());
+}
