@@ -94,18 +94,27 @@ impl Values {
 
     /// A Galera node on the server's address: rsync SST, gcache 16M, group communication on
     /// `ip:4567`, IST on `ip:4568`; `provider_extra` (`;key=value…`) is appended to
-    /// `wsrep_provider_options`.
+    /// `wsrep_provider_options`. On an IPv6 address only group communication is set (on
+    /// `[ip]:4567`: Galera's default listens on every IPv4 address, and the entrypoint's default
+    /// for an IPv6 node on every IPv6 one — three nodes on one host need their own): IST and SST
+    /// addresses are left to what the entrypoint and MariaDB derive from the node address, as
+    /// on Kubernetes.
     pub fn galera(self, cluster: &str, provider_extra: &str) -> Values {
         let ip = self.get("BIND_ADDRESS").to_string();
+        let v6 = ip.contains(':');
+        let (host, sst, ist) = if v6 {
+            (format!("[{ip}]"), String::new(), String::new())
+        } else {
+            (ip.clone(), ip.clone(), format!(";ist.recv_addr={ip}:4568"))
+        };
         self.set("WSREP_PROVIDER", "/usr/lib/galera/libgalera_smm.so")
             .set("CLUSTER_NAME", cluster)
             .set("SST_METHOD", "rsync")
-            .set("SST_RECEIVE_ADDRESS", ip.clone())
+            .set("SST_RECEIVE_ADDRESS", sst)
             .set(
                 "PROVIDER_OPTIONS",
                 format!(
-                    "gcache.size=16M;gmcast.listen_addr=tcp://{ip}:4567;\
-                     ist.recv_addr={ip}:4568{provider_extra}"
+                    "gcache.size=16M;gmcast.listen_addr=tcp://{host}:4567{ist}{provider_extra}"
                 ),
             )
     }
