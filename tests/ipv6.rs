@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use common::galera::Cluster;
 use common::haproxy::Sidecar;
-use common::wait_until;
 
 const SUBNET: u8 = 244;
 const STEADY_TIMEOUT: Duration = Duration::from_secs(240);
