@@ -61,6 +61,20 @@ fn insert_canaries(c: &Cluster, i: usize, canary: &str, from: u32, n: u32) {
         .unwrap_or_else(|e| panic!("insert canaries through g-{i}: {e}\n{}", c.logs()));
 }
 
+/// Start node `i`, which must exit with code 2 (a configuration error) within 30 s; returns
+/// what it logged.
+fn refused_start(c: &mut Cluster, i: usize) -> String {
+    let offset = c.nodes[i].log().len();
+    c.start(i);
+    assert_eq!(
+        c.nodes[i].wait_exit(Duration::from_secs(30)),
+        Some(2),
+        "{}",
+        c.logs()
+    );
+    c.nodes[i].log()[offset..].to_string()
+}
+
 fn canaries(c: &Cluster, i: usize) -> Option<u64> {
     c.nodes[i]
         .sql("SELECT COUNT(*) FROM t.canary")
@@ -89,29 +103,14 @@ fn replication_ist_and_sst_are_encrypted() {
 
     // 1. Refusals, before etcd or mariadbd is touched. The key as made (0640, root's group):
     //    mariadbd's user could not read it.
-    c.start(0);
-    assert_eq!(
-        c.nodes[0].wait_exit(Duration::from_secs(30)),
-        Some(2),
-        "{}",
-        c.logs()
-    );
-    let log = c.nodes[0].log();
+    let log = refused_start(&mut c, 0);
     assert!(
         log.contains("tls.key cannot be read by mysql") && log.contains("defaultMode 0440"),
         "{log}"
     );
     nix::unistd::chown(&tls.join("tls.key"), None, Some(mysql_gid())).expect("chgrp mysql");
     //    A my.cnf without the [sst] lines: the SST would be plain text.
-    let offset = c.nodes[0].log().len();
-    c.start(0);
-    assert_eq!(
-        c.nodes[0].wait_exit(Duration::from_secs(30)),
-        Some(2),
-        "{}",
-        c.logs()
-    );
-    let log = c.nodes[0].log()[offset..].to_string();
+    let log = refused_start(&mut c, 0);
     assert!(
         log.contains("no ssl-mode") && log.contains(&format!("tkey = {}/tls.key", tls.display())),
         "{log}"

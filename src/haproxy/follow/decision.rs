@@ -191,6 +191,34 @@ mod tests {
     use super::*;
     use crate::haproxy::follow::fixtures::members;
 
+    /// The decision for `running`, `routed` and the etcd value `view` (no backups) is `want`:
+    /// `kind:text`, kind one of keep / refuse / apply, text a part of its reason.
+    fn assert_outcome(
+        case: &str,
+        running: &str,
+        routed: Option<&Leader>,
+        view: Option<&str>,
+        want: &str,
+    ) {
+        let d = decide(
+            running,
+            routed,
+            &[],
+            view,
+            &BTreeMap::new(),
+            33306,
+            fake_render,
+        );
+        let got = match &d {
+            Decision::Keep(r) => format!("keep:{r}"),
+            Decision::Refuse(r) => format!("refuse:{r}"),
+            Decision::Apply { reason, .. } => format!("apply:{reason}"),
+        };
+        let (kind, text) = want.split_once(':').expect("case");
+        assert!(got.starts_with(kind), "{case}: {got}");
+        assert!(got.contains(text), "{case}: `{got}` lacks `{text}`");
+    }
+
     fn fake_render(l: &Leader, b: &[Backup]) -> Result<String, String> {
         if l.host == "10.9.9.9" {
             return Err("boom".into());
@@ -253,23 +281,7 @@ mod tests {
             ),
         ];
         for (name, routed, view, want) in cases {
-            let d = decide(
-                running,
-                routed,
-                &[],
-                view,
-                &BTreeMap::new(),
-                33306,
-                fake_render,
-            );
-            let got = match &d {
-                Decision::Keep(r) => format!("keep:{r}"),
-                Decision::Refuse(r) => format!("refuse:{r}"),
-                Decision::Apply { reason, .. } => format!("apply:{reason}"),
-            };
-            let (kind, text) = want.split_once(':').expect("case");
-            assert!(got.starts_with(kind), "{name}: {got}");
-            assert!(got.contains(text), "{name}: `{got}` lacks `{text}`");
+            assert_outcome(name, running, routed, view, want);
         }
         // Same leader, different bytes (template changed): apply, saying why.
         let d = decide(
@@ -304,23 +316,7 @@ mod tests {
             ),
             ("[fd00::5", "refuse:ignoring P/leader"),
         ] {
-            let d = decide(
-                &running,
-                Some(&l),
-                &[],
-                Some(value),
-                &BTreeMap::new(),
-                33306,
-                fake_render,
-            );
-            let got = match &d {
-                Decision::Keep(r) => format!("keep:{r}"),
-                Decision::Refuse(r) => format!("refuse:{r}"),
-                Decision::Apply { reason, .. } => format!("apply:{reason}"),
-            };
-            let (kind, text) = want.split_once(':').expect("case");
-            assert!(got.starts_with(kind), "{value}: {got}");
-            assert!(got.contains(text), "{value}: `{got}` lacks `{text}`");
+            assert_outcome(value, &running, Some(&l), Some(value), want);
         }
     }
 
