@@ -8,7 +8,7 @@
 //! entrypoint refuses a key mariadbd's user cannot read and a my.cnf that would send SST in
 //! plain text, each with exit code 2 and the fix.
 //!
-//! Loopback subnet 127.0.243.x is this file's.
+//! Loopback subnets 127.0.243.x and (the plain-text control) 127.0.245.x are this file's.
 
 mod common;
 
@@ -264,4 +264,32 @@ fn replication_ist_and_sst_are_encrypted() {
         pcap.len()
     );
     assert!(pcap.len() > 1_000_000, "only {} bytes captured", pcap.len());
+}
+
+/// The control: the same capture on a cluster without TLS holds the rows' text — what the
+/// capture above would have shown had replication not been encrypted. Subnet 127.0.245.x.
+#[test]
+fn without_tls_the_capture_holds_the_rows_text() {
+    let mut c = Cluster::new(245, 3);
+    c.start_all();
+    c.check("first build", || c.wait_steady(3, STEADY_TIMEOUT));
+    let capture = Capture::start(
+        c.root.path(),
+        "replication",
+        "net 127.0.245.0/24 and (tcp port 4567 or tcp port 4568 or tcp port 4444)",
+    );
+    let canary = format!("plain-canary-{}", std::process::id());
+    insert_canaries(&c, 0, &canary, 1, 20);
+    c.check("replicated", || {
+        common::wait_until("the rows on g-2", Duration::from_secs(30), || {
+            canaries(&c, 2) == Some(20)
+        })
+    });
+    let pcap = capture.finish();
+    assert!(
+        contains(&pcap, canary.as_bytes()),
+        "no row text in the capture of a plain-text cluster ({} bytes): the TLS test's \
+         capture would prove nothing",
+        pcap.len()
+    );
 }

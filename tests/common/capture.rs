@@ -18,7 +18,10 @@ impl Capture {
         let file = dir.join(format!("{name}.pcap"));
         let log = dir.join(format!("{name}.tcpdump.log"));
         let mut cmd = Command::new("tcpdump");
-        cmd.args(["-i", "lo", "-U", "-s", "0", "-n", "-w"])
+        // --immediate-mode: each packet reaches tcpdump at once (else the kernel hands them
+        // over in blocks, and those still pending at SIGINT are lost); -U: each is written at
+        // once.
+        cmd.args(["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-n", "-w"])
             .arg(&file)
             .arg(filter)
             .stdin(Stdio::null())
@@ -49,8 +52,10 @@ impl Capture {
         c
     }
 
-    /// Stop the capture and return the captured file's bytes.
+    /// Stop the capture (a second after the last packet of interest was sent) and return the
+    /// captured file's bytes.
     pub fn finish(mut self) -> Vec<u8> {
+        std::thread::sleep(Duration::from_secs(1));
         if let Some(mut ch) = self.child.take() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(ch.id() as i32),
