@@ -11,6 +11,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::galera::mysqld::{append_option, option_value};
+
 /// The certificate, key and CA file names in the TLS directory.
 pub const CERT: &str = "tls.crt";
 pub const KEY: &str = "tls.key";
@@ -55,14 +57,6 @@ impl TlsFiles {
     }
 }
 
-/// `key=value` pairs of a provider-options string (`a=1; b = 2;`), trimmed.
-fn pairs(options: &str) -> impl Iterator<Item = (&str, &str)> {
-    options.split(';').filter_map(|o| {
-        let (k, v) = o.split_once('=')?;
-        Some((k.trim(), v.trim()))
-    })
-}
-
 fn is_yes(v: &str) -> bool {
     matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
 }
@@ -72,8 +66,7 @@ fn is_yes(v: &str) -> bool {
 /// `socket.dynamic=YES` (which lets plain-text peers in) is refused: the error says which
 /// and what to do.
 pub fn with_tls(options: &str, files: &TlsFiles) -> Result<String, String> {
-    let configured: Vec<(&str, &str)> = pairs(options).collect();
-    if let Some((_, v)) = configured.iter().find(|(k, _)| *k == "socket.dynamic") {
+    if let Some(v) = option_value(options, "socket.dynamic") {
         if is_yes(v) {
             return Err(format!(
                 "the provider options set socket.dynamic={v}, which accepts plain-text peers \
@@ -82,18 +75,13 @@ pub fn with_tls(options: &str, files: &TlsFiles) -> Result<String, String> {
             ));
         }
     }
-    let mut out = options.trim().trim_end_matches(';').to_string();
+    let mut out = options.trim().to_string();
     for (key, want) in files.provider_options() {
-        match configured.iter().find(|(k, _)| *k == key) {
-            None => {
-                if !out.is_empty() {
-                    out.push(';');
-                }
-                out.push_str(&format!("{key}={want}"));
-            }
-            Some((_, v)) if key == "socket.ssl" && is_yes(v) => {}
-            Some((_, v)) if *v == want => {}
-            Some((_, v)) => {
+        match option_value(options, key) {
+            None => append_option(&mut out, &format!("{key}={want}")),
+            Some(v) if key == "socket.ssl" && is_yes(v) => {}
+            Some(v) if v == want => {}
+            Some(v) => {
                 return Err(format!(
                     "the provider options set {key}={v} but --galera-tls-dir gives {want}; \
                      remove {key} from wsrep_provider_options (the entrypoint adds it) or \

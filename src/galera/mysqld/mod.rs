@@ -28,6 +28,9 @@ pub use args::MysqldArgs;
 pub use child::{ChildProc, ExitCode};
 pub use eviction::{eviction_wait, evs_inactive_timeout};
 pub use log_mark::{log_mark, LogMark};
-pub use provider::{add_ipv6_addresses, merge_provider_options, provider_options_from_help};
+pub use provider::{
+    add_ipv6_addresses, append_option, merge_provider_options, option_value,
+    provider_options_from_help,
+};
 pub use reaper::Reaper;
 pub use spawn::spawn_mysqld;

@@ -6,10 +6,10 @@
 /// command-line option replaces the my.cnf value whole, so the configured ones are kept.
 pub fn merge_provider_options(configured: Option<&str>) -> String {
     let configured = configured.unwrap_or("").trim().trim_matches('"').trim();
-    let has = configured
-        .split(';')
-        .any(|o| o.split('=').next().map(str::trim) == Some("pc.recovery"));
-    match (configured.is_empty(), has) {
+    match (
+        configured.is_empty(),
+        sets_option(configured, "pc.recovery"),
+    ) {
         (true, _) => "pc.recovery=false".into(),
         (false, true) => configured.into(),
         (false, false) => format!("{};pc.recovery=false", configured.trim_end_matches(';')),
@@ -18,9 +18,26 @@ pub fn merge_provider_options(configured: Option<&str>) -> String {
 
 /// Does the provider options string `options` (`k=v;k=v`) set `key`?
 fn sets_option(options: &str, key: &str) -> bool {
-    options
-        .split(';')
-        .any(|o| o.split('=').next().map(str::trim) == Some(key))
+    option_value(options, key).is_some()
+}
+
+/// The value of `key` in a provider-options string (`a=1; b = 2;`), trimmed; `Some("")` for a
+/// key without `=`.
+pub fn option_value<'a>(options: &'a str, key: &str) -> Option<&'a str> {
+    options.split(';').find_map(|o| {
+        let (k, v) = o.split_once('=').unwrap_or((o, ""));
+        (k.trim() == key).then(|| v.trim())
+    })
+}
+
+/// Append `key=value` to a provider-options string, with a `;` when it is not empty.
+pub fn append_option(options: &mut String, key_value: &str) {
+    let trimmed = options.trim_end().trim_end_matches(';').len();
+    options.truncate(trimmed);
+    if !options.is_empty() {
+        options.push(';');
+    }
+    options.push_str(key_value);
 }
 
 /// For an IPv6 node address (`node_address` bare or in brackets), add to the merged provider
@@ -46,21 +63,19 @@ pub fn add_ipv6_addresses(options: &str, node_address: &str, galera_port: u16) -
         return options.to_string();
     }
     let host = crate::net_addr::bracket(crate::net_addr::unbracket(node_address));
-    let mut out = options.trim_end_matches(';').to_string();
-    let mut add = |kv: String| {
-        if !out.is_empty() {
-            out.push(';');
-        }
-        out.push_str(&kv);
-    };
+    let mut out = options.to_string();
     if !sets_option(options, "gmcast.listen_addr") {
-        add(format!("gmcast.listen_addr=tcp://[::]:{galera_port}"));
+        append_option(
+            &mut out,
+            &format!("gmcast.listen_addr=tcp://[::]:{galera_port}"),
+        );
     }
     if !sets_option(options, "ist.recv_addr") {
-        add(match galera_port.checked_add(1) {
+        let ist = match galera_port.checked_add(1) {
             Some(ist) => format!("ist.recv_addr={host}:{ist}"),
             None => format!("ist.recv_addr={host}"),
-        });
+        };
+        append_option(&mut out, &ist);
     }
     out
 }
