@@ -256,18 +256,10 @@ impl Job {
             .await?;
         drop(file);
         if code != 0 {
-            let text = format!("{out}\n{err}");
             let secrets: Vec<&str> = self.password.iter().map(String::as_str).collect();
-            let tail: Vec<&str> = text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .rev()
-                .take(3)
-                .collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
             anyhow::bail!(
                 "exit {code}: {}",
-                crate::mysql::redact(&tail.join(" | "), &secrets)
+                crate::mysql::redact(&crate::galera::mysqld::output_tail(&out, &err, 3), &secrets)
             );
         }
         Ok(())

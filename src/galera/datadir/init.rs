@@ -62,14 +62,10 @@ async fn run_checked(
         .output(name, cmd, input, Duration::from_secs(600))
         .await?;
     if code != 0 {
-        let text = format!("{out}\n{err}");
-        let tail: Vec<&str> = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .rev()
-            .take(5)
-            .collect();
-        anyhow::bail!("{name} failed (exit {code}): {}", tail.join(" | "));
+        anyhow::bail!(
+            "{name} failed (exit {code}): {}",
+            crate::galera::mysqld::output_tail(&out, &err, 5)
+        );
     }
     Ok(())
 }

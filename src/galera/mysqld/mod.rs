@@ -32,5 +32,5 @@ pub use provider::{
     add_ipv6_addresses, append_option, merge_provider_options, option_value,
     provider_options_from_help,
 };
-pub use reaper::Reaper;
+pub use reaper::{output_tail, Reaper};
 pub use spawn::spawn_mysqld;

@@ -187,3 +187,23 @@ impl Reaper {
         Ok((code, out, err))
     }
 }
+
+/// The last `n` non-empty lines of a helper's stdout and stderr, oldest first, joined by
+/// ` | `: what its failure line quotes.
+pub fn output_tail(out: &str, err: &str, n: usize) -> String {
+    let text = format!("{out}\n{err}");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+#[cfg(test)]
+mod tail_tests {
+    use super::*;
+
+    #[test]
+    fn output_tail_table() {
+        assert_eq!(output_tail("a\n\nb\n", "c\n  \n", 2), "b | c");
+        assert_eq!(output_tail("a\nb", "", 5), "a | b");
+        assert_eq!(output_tail("", "", 3), "");
+    }
+}
