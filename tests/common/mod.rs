@@ -39,10 +39,45 @@ pub fn die_with_parent(cmd: &mut Command) -> &mut Command {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released).
+/// A TCP port that is free on every address now and that nothing else will take before the
+/// caller's server binds it.
+///
+/// It is chosen below the kernel's ephemeral range (`ip_local_port_range`): a port the kernel
+/// hands out for `bind(:0)` is also the pool it draws from for every outgoing connection, so a
+/// released ephemeral port can become the local port of some client's connection (an etcd or
+/// MySQL client of a test running in parallel) before etcd or haproxy binds it, and the server
+/// then fails with "address already in use". Below that range only explicit binds compete, and
+/// a process-wide counter keeps two threads of one test binary from picking the same port.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (low, high) = non_ephemeral_ports();
+    let span = u32::from(high - low);
+    // Start where another test binary (run before or after this one) is unlikely to be.
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = low + ((start + n) % span) as u16;
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free TCP port in {low}..{high}");
+}
+
+/// The port range `[low, high)` used by [`free_port`]: from 20000 up to the start of the
+/// kernel's ephemeral range (at most 32768).
+fn non_ephemeral_ports() -> (u16, u16) {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let high = ephemeral_start.min(32768);
+    assert!(
+        high > 21000,
+        "ip_local_port_range starts at {high}: too low to keep test ports out of it"
+    );
+    (20000, high)
 }
 
 /// Run the binary with `args` against `endpoint`, returning its output.
