@@ -491,9 +491,7 @@ fn taken_ports_are_named_with_the_option_to_change() {
         &[addr.as_str(), "already listens", "--listen / GALERA_LISTEN"],
     );
     // haproxy --read-listen on a taken port (the client port free).
-    let free = std::net::TcpListener::bind("127.0.110.1:0").expect("bind");
-    let free_addr = free.local_addr().expect("addr").to_string();
-    drop(free);
+    let free_addr = format!("127.0.110.1:{}", free_port());
     let out = haproxy(&["--listen", &free_addr, "--read-listen", &addr]);
     assert_fails_naming(
         "haproxy",
