@@ -13,37 +13,15 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::capture::{contains, Capture};
 use common::galera::Cluster;
+use common::tls::{configure, key_readable_by_mysql, make_certificates, refused_start};
 
 const SUBNET: u8 = 243;
 const STEADY_TIMEOUT: Duration = Duration::from_secs(240);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
-const SST_USER: &str = "sst";
-const SST_PASSWORD: &str = "sst-pw-tls";
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// CA, certificate and key for the nodes' addresses, made by scripts/make-galera-tls.
-fn make_certificates(dir: &Path, ips: &[String]) {
-    let mut cmd = Command::new(repo("scripts/make-galera-tls"));
-    cmd.arg(dir).args(ips.iter().map(|ip| format!("IP:{ip}")));
-    common::run_ok(&mut cmd, "scripts/make-galera-tls");
-}
-
-fn mysql_gid() -> nix::unistd::Gid {
-    nix::unistd::Group::from_name("mysql")
-        .ok()
-        .flatten()
-        .expect("a mysql group (the mariadb-server package makes it)")
-        .gid
-}
 
 /// The canary rows: text that must never cross the Galera, IST or SST ports in clear.
 fn insert_canaries(c: &Cluster, i: usize, canary: &str, from: u32, n: u32) {
@@ -61,20 +39,6 @@ fn insert_canaries(c: &Cluster, i: usize, canary: &str, from: u32, n: u32) {
         .unwrap_or_else(|e| panic!("insert canaries through g-{i}: {e}\n{}", c.logs()));
 }
 
-/// Start node `i`, which must exit with code 2 (a configuration error) within 30 s; returns
-/// what it logged.
-fn refused_start(c: &mut Cluster, i: usize) -> String {
-    let offset = c.nodes[i].log().len();
-    c.start(i);
-    assert_eq!(
-        c.nodes[i].wait_exit(Duration::from_secs(30)),
-        Some(2),
-        "{}",
-        c.logs()
-    );
-    c.nodes[i].log()[offset..].to_string()
-}
-
 fn canaries(c: &Cluster, i: usize) -> Option<u64> {
     c.nodes[i]
         .sql("SELECT COUNT(*) FROM t.canary")
@@ -87,19 +51,7 @@ fn replication_ist_and_sst_are_encrypted() {
     let tls = c.root.path().join("tls");
     let ips: Vec<String> = c.nodes.iter().map(|n| n.ip.clone()).collect();
     make_certificates(&tls, &ips);
-    for n in &mut c.nodes {
-        n.extra_args
-            .extend(["--galera-tls-dir".to_string(), tls.display().to_string()]);
-        // socat's SST listener binds every address unless told: three joiners on one host
-        // would take each other's 4444 (a pod has its own).
-        n.mycnf_extra = format!(
-            "wsrep_sst_method = mariabackup\n\n[sst]\nsockopt = bind={}\n",
-            n.ip
-        );
-        n.env.push(("GALERA_SST_USER".into(), SST_USER.into()));
-        n.env
-            .push(("GALERA_SST_PASSWORD".into(), SST_PASSWORD.into()));
-    }
+    configure(&mut c, &tls, false);
 
     // 1. Refusals, before etcd or mariadbd is touched. The key as made (0640, root's group):
     //    mariadbd's user could not read it.
@@ -108,7 +60,7 @@ fn replication_ist_and_sst_are_encrypted() {
         log.contains("tls.key cannot be read by mysql") && log.contains("defaultMode 0440"),
         "{log}"
     );
-    nix::unistd::chown(&tls.join("tls.key"), None, Some(mysql_gid())).expect("chgrp mysql");
+    key_readable_by_mysql(&tls.join("tls.key"));
     //    A my.cnf without the [sst] lines: the SST would be plain text.
     let log = refused_start(&mut c, 0);
     assert!(
@@ -185,24 +137,9 @@ fn replication_ist_and_sst_are_encrypted() {
     assert_eq!(canaries(&c, 1), Some(60));
 
     // 6. The Galera port speaks TLS, with a certificate of the cluster's CA...
-    let s_client = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("{}:4567", c.nodes[0].ip)])
-        .arg("-CAfile")
-        .arg(tls.join("ca.crt"))
-        .arg("-cert")
-        .arg(tls.join("tls.crt"))
-        .arg("-key")
-        .arg(tls.join("tls.key"))
-        .arg("-verify_return_error")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run openssl s_client");
-    let out = common::stdout(&s_client);
-    assert!(
-        s_client.status.success() && out.contains("Verify return code: 0 (ok)"),
-        "{out}{}",
-        common::stderr(&s_client)
-    );
+    if let Err(out) = common::tls::s_client(&c.nodes[0].ip, &tls.join("ca.crt"), &tls) {
+        panic!("{out}");
+    }
     // ...and a plain-text client gets no plain-text answer: the server closes the connection
     // (at most after a TLS alert record, content type 21) or says nothing.
     let probe = format!("plain-text-probe-{}", std::process::id());

@@ -144,6 +144,7 @@ pub fn validate_tls(
     use crate::galera::tls::{sst_problem, TlsFiles};
     let files = TlsFiles::in_dir(dir);
     let user = nix::unistd::User::from_name(mysql_user).ok().flatten();
+    let mut texts = Vec::new();
     for f in [&files.cert, &files.key, &files.ca] {
         let text = std::fs::read(f).map_err(|e| {
             ConfigError::new(
@@ -175,6 +176,12 @@ pub fn validate_tls(
                 ));
             }
         }
+        texts.push(text);
+    }
+    let leaf = crate::galera::tls_certs::check(crate::etcd::unix_now(), &texts[0], &texts[2])
+        .map_err(|p| ConfigError::new("--galera-tls-dir", format!("{}: {p}", dir.display())))?;
+    if let Some(w) = crate::galera::tls_certs::expiry_warning(crate::etcd::unix_now(), &leaf) {
+        tracing::warn!("{w}");
     }
     let empty = crate::mycnf::MyCnf::default();
     let cnf = cnf.unwrap_or(&empty);

@@ -36,6 +36,8 @@ pub mod run;
 pub mod safety;
 pub mod steady;
 pub mod tls;
+pub mod tls_certs;
+pub mod tls_reload;
 pub mod upgrade;
 
 use std::time::Duration;
@@ -105,6 +107,7 @@ pub async fn main(global: &GlobalOpts, opts: &GaleraOpts) -> anyhow::Result<u8> 
         census: None,
         notes: crate::logging::Notes::new(std::time::Duration::from_secs(30)),
         version: None,
+        tls_loaded: None,
     };
     let result = sequence(&mut node, &mut fwd_rx).await;
     match result {

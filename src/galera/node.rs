@@ -172,6 +172,9 @@ pub struct Node {
     /// mariadbd's version (`mariadbd --version`, read once at start; `None`: unknown),
     /// published in the census and compared with the leader's before a join.
     pub version: Option<String>,
+    /// `--galera-tls-dir`'s files as mariadbd loaded them (at its start or at the last
+    /// reload) and the certificate they hold (`None` when it did not pass the check).
+    pub tls_loaded: Option<(super::tls_reload::OnDisk, Option<super::tls_certs::Leaf>)>,
 }
 
 impl Node {

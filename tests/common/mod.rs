@@ -16,6 +16,7 @@ pub mod mycnf;
 pub mod nft;
 pub mod plain_mariadb;
 pub mod procscan;
+pub mod tls;
 pub mod writers;
 
 use std::os::unix::process::CommandExt;

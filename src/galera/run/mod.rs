@@ -360,5 +360,19 @@ pub(super) fn start_mysqld(
     )?;
     node.state.current.mysqld_pid = Some(child.pid as u32);
     node.state.current.mysqld_started_at = Some(unix_now());
+    if let Some(dir) = &node.cfg.opts.galera_tls_dir {
+        // What mariadbd is loading: the running loop reloads when the files change.
+        use crate::galera::{tls::TlsFiles, tls_certs, tls_reload::OnDisk};
+        node.tls_loaded = match OnDisk::read(&TlsFiles::in_dir(dir)) {
+            Ok(d) => {
+                let leaf = tls_certs::check(unix_now(), &d.cert, &d.ca).ok();
+                Some((d, leaf))
+            }
+            Err(e) => {
+                warn!("{e}: renewed certificates will not be reloaded until mariadbd restarts");
+                None
+            }
+        };
+    }
     Ok((child, marks))
 }

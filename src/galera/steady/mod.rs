@@ -171,6 +171,8 @@ struct Local {
     followers: Followers,
     /// This loop's `mariadb-upgrade` runs.
     upgrade: Runner,
+    /// Renewed `--galera-tls-dir` certificates, reloaded into mariadbd.
+    tls: super::tls_reload::TlsWatch,
 }
 
 /// The loop's view of etcd and of the datadir's marks.
@@ -256,6 +258,9 @@ async fn observe(
         .is_some_and(|s| s.is_synced() && s.is_primary());
     let upgrade = local.upgrade.facts(node, synced);
     local.was_synced |= first_synced;
+    if status.is_some() {
+        local.tls.poll(node).await;
+    }
     if let Some(s) = &status {
         local.ever_status = true;
         sample_stray_writes(node, &mut local.followers, s);
