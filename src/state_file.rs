@@ -99,6 +99,10 @@ pub struct StateFile {
     /// last etcd view; `None` when not known (exported as `galera_ist_possible`).
     #[serde(default)]
     pub ist_possible: Option<bool>,
+    /// Unix time the Galera certificate mariadbd has loaded expires (`--galera-tls-dir`;
+    /// `None` without it), exported as `galera_tls_certificate_expiry_timestamp_seconds`.
+    #[serde(default)]
+    pub tls_expires_at: Option<i64>,
 }
 
 pub const FILE_NAME: &str = "state.json";
@@ -157,6 +161,7 @@ mod tests {
             updated_at: 6,
             counters: Counters::default(),
             ist_possible: Some(true),
+            tls_expires_at: Some(1_867_973_018),
         };
         s.write(&d).expect("write");
         assert_eq!(StateFile::read(&d), Ok(Some(s)));

@@ -5,7 +5,10 @@
 //! the checkers are the only source. Also shown on the running cluster: exactly one node
 //! exports `galera_leader 1` with a fresh state file (what GaleraNoLeader counts), and a
 //! transaction committed directly on a node that is not the leader raises its
-//! `wsrep_local_commits_total` (what GaleraStrayWrites watches).
+//! `wsrep_local_commits_total` (what GaleraStrayWrites watches). The cluster encrypts
+//! replication (scripts/make-galera-tls, `--galera-tls-dir`), as the manifests run it, and each
+//! node exports when the certificate it loaded expires (what GaleraTLSCertificateExpiring
+//! watches).
 //!
 //! The PromQL itself is checked offline by `scripts/validate-manifests` (`promtool check rules`
 //! and `promtool test rules`); this test is about the names.
@@ -329,6 +332,13 @@ fn value(text: &str, name: &str) -> Option<f64> {
 fn every_metric_the_rules_and_dashboard_use_is_exported() {
     let used = used_names();
     let mut c = Cluster::new(150, 3);
+    // Encrypted, as the manifests run it: galera_tls_certificate_expiry_timestamp_seconds is
+    // exported only by a node with --galera-tls-dir.
+    let tls = c.root.path().join("tls");
+    let ips: Vec<String> = c.nodes.iter().map(|n| n.ip.clone()).collect();
+    common::tls::make_certificates(&tls, &ips);
+    common::tls::key_readable_by_mysql(&tls.join("tls.key"));
+    common::tls::configure(&mut c, &tls, true);
     c.start_all();
     let steady = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         c.wait_steady(3, Duration::from_secs(150))
@@ -338,7 +348,6 @@ fn every_metric_the_rules_and_dashboard_use_is_exported() {
     }
     let port = free_port();
     let _serves: Vec<CheckerServe> = (0..3).map(|i| c.checker_serve(i, port)).collect();
-    let ips: Vec<String> = c.nodes.iter().map(|n| n.ip.clone()).collect();
     let scrape = |i: usize| get(&ips[i], port, "/metrics").unwrap_or_default();
 
     // One node leads, by its fresh state file (what GaleraNoLeader counts).
@@ -397,6 +406,18 @@ fn every_metric_the_rules_and_dashboard_use_is_exported() {
                 && value(&t, "galera_leader") == Some(0.0)
         },
     );
+    // The certificate's end, as `openssl x509 -enddate` says (make-galera-tls: 10 years).
+    let expiry = common::tls::not_after(&tls.join("tls.crt")) as f64;
+    for i in 0..3 {
+        assert_eq!(
+            value(
+                &scrape(i),
+                "galera_tls_certificate_expiry_timestamp_seconds"
+            ),
+            Some(expiry),
+            "node {i}"
+        );
+    }
     // Nobody ran the exec liveness probe: no failures counted.
     for i in 0..3 {
         assert_eq!(value(&scrape(i), "galera_liveness_failures"), Some(0.0));

@@ -85,6 +85,13 @@ fn wait_logged(c: &Cluster, offs: &[usize], what: &str) {
     });
 }
 
+/// `tls_expires_at` of the entrypoint's state file in `dir`.
+fn tls_expires_at(dir: &Path) -> Option<i64> {
+    let text = std::fs::read_to_string(dir.join("state.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("tls_expires_at")?.as_i64()
+}
+
 fn offsets(c: &Cluster) -> Vec<usize> {
     c.nodes.iter().map(|n| n.log().len()).collect()
 }
@@ -170,6 +177,15 @@ fn renewed_and_replaced_certificates_are_reloaded_without_a_restart() {
     );
     assert_serving(&c, "A2", &tls.join("ca.crt"), &tls);
     assert_ne!(first, "A2");
+    // The state file (galera_tls_certificate_expiry_timestamp_seconds) has the renewal's end.
+    let renewed_end = common::tls::not_after(&work.join("renewed/tls.crt"));
+    for n in &c.nodes {
+        c.check("the state file's tls_expires_at", || {
+            common::wait_until("tls_expires_at", Duration::from_secs(10), || {
+                tls_expires_at(&n.state_dir()) == Some(renewed_end)
+            })
+        });
+    }
     assert_eq!(
         pids,
         c.nodes.iter().map(|n| n.mysqld_pid()).collect::<Vec<_>>(),

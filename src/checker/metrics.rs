@@ -134,6 +134,15 @@ pub fn render(g: &Gathered, verdicts: &Verdicts, liveness_failures: u32) -> Stri
             ist as i64,
         );
     }
+    if let Some(t) = st.and_then(|s| s.tls_expires_at) {
+        gauge(
+            &mut reg,
+            "galera_tls_certificate_expiry_timestamp_seconds",
+            "Unix time the Galera certificate mariadbd has loaded expires (--galera-tls-dir; \
+             renewals are reloaded without a restart)",
+            t,
+        );
+    }
     gauge(
         &mut reg,
         "galera_leader",
@@ -306,6 +315,7 @@ mod tests {
                     ..Default::default()
                 },
                 ist_possible: Some(false),
+                tls_expires_at: Some(1_867_973_018),
                 updated_at: 95,
                 ..Default::default()
             }),
@@ -325,6 +335,7 @@ mod tests {
             "galera_leader 1",
             "galera_paused 1",
             "galera_ist_possible 0",
+            "galera_tls_certificate_expiry_timestamp_seconds 1867973018",
             "wsrep_local_state 2",
             "wsrep_cluster_size 3",
             "wsrep_last_committed 42",
@@ -347,6 +358,10 @@ mod tests {
         let sample = |text: &str, name: &str| text.lines().any(|l| l.starts_with(name));
         let text = render(&g, &v, 0);
         assert!(!sample(&text, "galera_ist_possible"), "{text}");
+        assert!(
+            !sample(&text, "galera_tls_certificate_expiry_timestamp_seconds"),
+            "{text}"
+        );
         assert!(!sample(&text, "galera_state_file_age_seconds"), "{text}");
         assert!(text.contains("galera_liveness_failures 0"), "{text}");
         // A server that does not answer has no wsrep metrics, the others stay.

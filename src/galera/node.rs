@@ -101,6 +101,7 @@ impl StateWriter {
                 updated_at: crate::etcd::unix_now(),
                 counters: Default::default(),
                 ist_possible: None,
+                tls_expires_at: None,
             },
         }
     }

@@ -133,6 +133,7 @@ impl TlsWatch {
             }
             Reload::Apply(new_leaf, why) => {
                 if let (Ok(disk), true) = (disk, self.apply(node, &why).await) {
+                    node.state.current.tls_expires_at = Some(new_leaf.not_after);
                     node.tls_loaded = Some((disk, Some(new_leaf)));
                     self.refused = None;
                     self.warned_at = None;

@@ -228,3 +228,23 @@ pub fn refused_start(c: &mut Cluster, i: usize) -> String {
     );
     c.nodes[i].log()[offset..].to_string()
 }
+
+/// A certificate's end (`openssl x509 -enddate`), Unix seconds.
+pub fn not_after(cert: &Path) -> i64 {
+    let out = super::run_ok(
+        std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in"])
+            .arg(cert),
+        "openssl x509 -enddate",
+    );
+    let text = super::stdout(&out);
+    let date = text
+        .trim()
+        .trim_start_matches("notAfter=")
+        .replace(' ', "T");
+    humantime::parse_rfc3339(&date)
+        .unwrap_or_else(|e| panic!("{date}: {e}"))
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
+}
