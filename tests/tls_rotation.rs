@@ -4,10 +4,11 @@
 //! `--galera-tls-dir` path goes through), and each node's entrypoint makes Galera reload them
 //! (`socket.ssl_reload`), which `openssl s_client` shows: the Galera port presents the new
 //! certificate's serial. A renewal that peers would refuse (signed by a foreign CA, or
-//! expired) is not reloaded, the node keeps the certificate it has and says why. Before all
-//! that, the entrypoint refuses to start with an expired certificate or one that `ca.crt` did
-//! not sign (exit code 2, the date or the issuer named). A CA replacement in three reloaded
-//! steps (both CAs, certificates of the new one, the new one alone): a CA added to `ca.crt` is
+//! expired) or whose key is not the certificate's is not reloaded: the node keeps the
+//! certificate it has and says why. Before all that, the entrypoint refuses to start with an
+//! expired certificate, one that `ca.crt` did not sign, or the key of another certificate
+//! (exit code 2, the date, issuer or serial named). A CA replacement in three reloaded steps
+//! (both CAs, certificates of the new one, the new one alone): a CA added to `ca.crt` is
 //! trusted at once (TLS 1.2 handshakes presenting a peer certificate show what a node
 //! accepts), and a node restarted on the new CA alone rejoins by IST and refuses the old one.
 //!
@@ -149,6 +150,18 @@ fn renewed_and_replaced_certificates_are_reloaded_without_a_restart() {
         log.contains("issuer CN=some other CA") && log.contains("not signed by a CA in ca.crt"),
         "{log}"
     );
+    //    A certificate with another issuance's key (the renewal below with the foreign key).
+    issue(&ca1_crt, &ca1_key, "A2", 30, &ips, &work.join("renewed"));
+    let mixed = work.join("mixed");
+    std::fs::create_dir_all(&mixed).expect("mixed dir");
+    std::fs::copy(work.join("renewed/tls.crt"), mixed.join("tls.crt")).expect("copy");
+    std::fs::copy(work.join("foreign/tls.key"), mixed.join("tls.key")).expect("copy");
+    secret.publish_files(&mixed, &ca1);
+    let log = refused_start(&mut c, 0);
+    assert!(
+        log.contains("tls.key is not the key of tls.crt (serial A2)"),
+        "{log}"
+    );
 
     // 2. The cluster, on make-galera-tls's certificate.
     common::tls::key_readable_by_mysql(&v1.join("tls.key"));
@@ -167,7 +180,6 @@ fn renewed_and_replaced_certificates_are_reloaded_without_a_restart() {
 
     // 3. A renewal by the same CA: reloaded by every node, no restart.
     let pids: Vec<_> = c.nodes.iter().map(|n| n.mysqld_pid()).collect();
-    issue(&ca1_crt, &ca1_key, "A2", 30, &ips, &work.join("renewed"));
     let offs = offsets(&c);
     secret.publish_files(&work.join("renewed"), &ca1);
     wait_logged(
@@ -197,6 +209,10 @@ fn renewed_and_replaced_certificates_are_reloaded_without_a_restart() {
     secret.publish_files(&work.join("foreign"), &ca1);
     wait_logged(&c, &offs, "not reloading the Galera certificates");
     wait_logged(&c, &offs, "not signed by a CA in ca.crt");
+    assert_serving(&c, "A2", &ca1_crt, &work.join("renewed"));
+    let offs = offsets(&c);
+    secret.publish_files(&mixed, &ca1);
+    wait_logged(&c, &offs, "tls.key is not the key of tls.crt (serial A2)");
     assert_serving(&c, "A2", &ca1_crt, &work.join("renewed"));
     let offs = offsets(&c);
     issue(&ca1_crt, &ca1_key, "E2", -1, &ips, &work.join("expired2"));

@@ -178,9 +178,10 @@ pub fn validate_tls(
         }
         texts.push(text);
     }
-    let leaf = crate::galera::tls_certs::check(crate::etcd::unix_now(), &texts[0], &texts[2])
+    let now = crate::etcd::unix_now();
+    let leaf = crate::galera::tls_certs::check_all(now, &texts[0], &texts[1], &texts[2])
         .map_err(|p| ConfigError::new("--galera-tls-dir", format!("{}: {p}", dir.display())))?;
-    if let Some(w) = crate::galera::tls_certs::expiry_warning(crate::etcd::unix_now(), &leaf) {
+    if let Some(w) = crate::galera::tls_certs::expiry_warning(now, &leaf) {
         tracing::warn!("{w}");
     }
     let empty = crate::mycnf::MyCnf::default();

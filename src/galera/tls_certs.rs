@@ -151,6 +151,77 @@ pub fn check(now: i64, cert_pem: &[u8], ca_pem: &[u8]) -> Result<Leaf, String> {
     ))
 }
 
+/// The public key a private key PEM (`tls.key`) holds, in the form a certificate's
+/// SubjectPublicKeyInfo carries it (RSA: the RSAPublicKey DER; EC: the point; Ed25519: 32
+/// bytes); `Ok(None)` when this build cannot read that kind of key (e.g. SEC1 "EC PRIVATE
+/// KEY", RSA below 2048 bits): it is then not checked.
+fn public_key_of(key_pem: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    use ring::signature::{self, KeyPair};
+    let blocks = pem_blocks("tls.key", key_pem)?;
+    let Some(block) = blocks.iter().find(|p| p.label.ends_with("PRIVATE KEY")) else {
+        return Err("tls.key holds no PRIVATE KEY block".into());
+    };
+    let der = block.contents.as_slice();
+    match block.label.as_str() {
+        "ENCRYPTED PRIVATE KEY" => Err("tls.key is encrypted with a passphrase, which the \
+             entrypoint does not give mariadbd; use an unencrypted key (the Secret protects it)"
+            .into()),
+        "RSA PRIVATE KEY" => Ok(signature::RsaKeyPair::from_der(der)
+            .ok()
+            .map(|k| k.public_key().as_ref().to_vec())),
+        "PRIVATE KEY" => {
+            if let Ok(k) = signature::RsaKeyPair::from_pkcs8(der) {
+                return Ok(Some(k.public_key().as_ref().to_vec()));
+            }
+            let rng = ring::rand::SystemRandom::new();
+            for alg in [
+                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+            ] {
+                if let Ok(k) = signature::EcdsaKeyPair::from_pkcs8(alg, der, &rng) {
+                    return Ok(Some(k.public_key().as_ref().to_vec()));
+                }
+            }
+            Ok(signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+                .ok()
+                .map(|k| k.public_key().as_ref().to_vec()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What is wrong with `tls.key` for the certificate `tls.crt` holds first (None: it is that
+/// certificate's key, or a kind of key that cannot be checked here).
+pub fn key_problem(cert_pem: &[u8], key_pem: &[u8]) -> Option<String> {
+    let cert_blocks = match pem_blocks("tls.crt", cert_pem) {
+        Ok(b) => b,
+        Err(e) => return Some(e),
+    };
+    let leaf = match certificates("tls.crt", &cert_blocks) {
+        Ok(c) => c.into_iter().next()?,
+        Err(e) => return Some(e),
+    };
+    match public_key_of(key_pem) {
+        Err(e) => Some(e),
+        Ok(None) => None,
+        Ok(Some(k)) if k == leaf.public_key().subject_public_key.data.as_ref() => None,
+        Ok(Some(_)) => Some(format!(
+            "tls.key is not the key of tls.crt (serial {}): the two come from different \
+             issuances; put the certificate and the key of one issuance in the Secret",
+            serial_hex(&leaf.raw_serial_as_string())
+        )),
+    }
+}
+
+/// [`check`], then [`key_problem`]: everything a node needs of its three files.
+pub fn check_all(now: i64, cert_pem: &[u8], key_pem: &[u8], ca_pem: &[u8]) -> Result<Leaf, String> {
+    let leaf = check(now, cert_pem, ca_pem)?;
+    match key_problem(cert_pem, key_pem) {
+        Some(p) => Err(p),
+        None => Ok(leaf),
+    }
+}
+
 /// The warning to give while the certificate in use expires within [`EXPIRY_WARNING`].
 pub fn expiry_warning(now: i64, leaf: &Leaf) -> Option<String> {
     let left = leaf.not_after - now;
@@ -195,6 +266,58 @@ mod tests {
         ] {
             assert_eq!(serial_hex(raw), want, "{raw}");
         }
+    }
+
+    #[test]
+    fn key_table() {
+        let key = include_bytes!("testdata/leaf.key").as_slice();
+        let key_pkcs1 = include_bytes!("testdata/leaf-pkcs1.key").as_slice();
+        let ec_key = include_bytes!("testdata/ec.key").as_slice();
+        let ec_leaf = include_bytes!("testdata/leaf-ec.crt").as_slice();
+        let encrypted: &[u8] =
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let sec1: &[u8] = b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n";
+        // (tls.crt, tls.key, None = fine / Some(words the problem names))
+        type Case<'a> = (&'a [u8], &'a [u8], Option<&'a [&'a str]>);
+        let cases: Vec<Case> = vec![
+            (LEAF1, key, None),
+            (LEAF1, key_pkcs1, None),
+            // The chain's leaf was issued for the same key.
+            (CHAIN, key, None),
+            (ec_leaf, ec_key, None),
+            (
+                LEAF1,
+                ec_key,
+                Some(&["not the key of tls.crt (serial 1001)", "one issuance"]),
+            ),
+            (
+                ec_leaf,
+                key,
+                Some(&["not the key of tls.crt (serial 1004)"]),
+            ),
+            (LEAF1, CA1, Some(&["tls.key holds no PRIVATE KEY"])),
+            (LEAF1, encrypted, Some(&["encrypted with a passphrase"])),
+            // A kind this build cannot read is not checked (mariadbd still is the judge).
+            (LEAF1, sec1, None),
+        ];
+        for (i, (cert, key, want)) in cases.into_iter().enumerate() {
+            let got = key_problem(cert, key);
+            match (want, &got) {
+                (None, None) => {}
+                (Some(words), Some(p)) => {
+                    for w in words {
+                        assert!(p.contains(w), "case {i}: {w:?} not in {p}");
+                    }
+                }
+                _ => panic!("case {i}: got {got:?}, want {want:?}"),
+            }
+        }
+        assert_eq!(
+            check_all(NOT_BEFORE + 60, LEAF1, key, CA1).map(|l| l.serial),
+            Ok("1001".to_string())
+        );
+        let p = check_all(NOT_BEFORE + 60, LEAF1, ec_key, CA1).expect_err("wrong key");
+        assert!(p.contains("not the key"), "{p}");
     }
 
     #[test]

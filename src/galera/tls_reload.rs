@@ -6,7 +6,7 @@
 //! and the node would present the old certificate until it expires, then be refused by every
 //! peer it reconnects to. So the running loop reads the three files every [`CHECK_EVERY`];
 //! when they differ from what mariadbd loaded, [`decide`] (pure) checks them
-//! (`tls_certs::check`: dates, issuer) and either applies them — `SET GLOBAL
+//! (`tls_certs::check_all`: dates, issuer, the key belongs to the certificate) and either applies them — `SET GLOBAL
 //! wsrep_provider_options='socket.ssl_reload=1'` as root, which makes Galera build a new TLS
 //! context from the same paths for its next connections — or refuses, keeping what mariadbd
 //! has, and says why (once per different reason). SST needs nothing: the SST scripts read the
@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use super::node::Node;
 use super::tls::TlsFiles;
-use super::tls_certs::{check, expiry_warning, Leaf};
+use super::tls_certs::{check_all, expiry_warning, Leaf};
 
 /// How often the running loop reads the certificate files.
 pub const CHECK_EVERY: Duration = Duration::from_secs(10);
@@ -84,7 +84,7 @@ pub fn decide(now: i64, loaded: &OnDisk, disk: &Result<OnDisk, String>) -> Reloa
         return Reload::Keep;
     }
     let changed = changed.join(", ");
-    match check(now, &disk.cert, &disk.ca) {
+    match check_all(now, &disk.cert, &disk.key, &disk.ca) {
         Ok(leaf) => {
             let why = format!(
                 "{changed} changed on disk; the new tls.crt is {}",
@@ -198,6 +198,11 @@ mod tests {
     const CA2: &[u8] = include_bytes!("testdata/ca2.crt");
     const LEAF1: &[u8] = include_bytes!("testdata/leaf1.crt");
     const CHAIN: &[u8] = include_bytes!("testdata/chain.crt");
+    /// The key of LEAF1 and CHAIN's leaf, as PKCS#8 and as PKCS#1 (other bytes, same key).
+    const KEY: &[u8] = include_bytes!("testdata/leaf.key");
+    const KEY_PKCS1: &[u8] = include_bytes!("testdata/leaf-pkcs1.key");
+    /// Another key (EC).
+    const OTHER_KEY: &[u8] = include_bytes!("testdata/ec.key");
     const NOW: i64 = 1_796_693_018 + 60;
 
     fn disk(cert: &[u8], key: &[u8], ca: &[u8]) -> OnDisk {
@@ -210,7 +215,7 @@ mod tests {
 
     #[test]
     fn decide_table() {
-        let loaded = disk(LEAF1, b"key one", CA1);
+        let loaded = disk(LEAF1, KEY, CA1);
         let bundle = [CA1, CA2].concat();
         // (files on disk, want: Keep / Apply(serial, words) / Refuse(words))
         enum Want<'a> {
@@ -222,21 +227,26 @@ mod tests {
             (Ok(loaded.clone()), Want::Keep),
             // A renewal: a new certificate and key from the same CA.
             (
-                Ok(disk(CHAIN, b"key two", CA1)),
+                Ok(disk(CHAIN, KEY_PKCS1, CA1)),
                 Want::Apply("1002", &["tls.crt, tls.key changed", "serial 1002"]),
             ),
             // A CA replacement's first step: only ca.crt, now a bundle.
             (
-                Ok(disk(LEAF1, b"key one", &bundle)),
+                Ok(disk(LEAF1, KEY, &bundle)),
                 Want::Apply("1001", &["ca.crt changed"]),
             ),
             // A new ca.crt that no longer holds the CA of the certificate: refused.
             (
-                Ok(disk(LEAF1, b"key one", CA2)),
+                Ok(disk(LEAF1, KEY, CA2)),
                 Want::Refuse(&["ca.crt changed", "not signed by a CA in ca.crt", "keeps"]),
             ),
+            // A certificate with another issuance's key: refused.
             (
-                Ok(disk(b"garbage", b"key one", CA1)),
+                Ok(disk(LEAF1, OTHER_KEY, CA1)),
+                Want::Refuse(&["tls.key changed", "not the key of tls.crt", "keeps"]),
+            ),
+            (
+                Ok(disk(b"garbage", KEY, CA1)),
                 Want::Refuse(&["tls.crt changed", "no CERTIFICATE", "keeps"]),
             ),
             (
@@ -264,7 +274,7 @@ mod tests {
         }
         // An expired renewal is refused with its date.
         let later = 1_867_973_018 + 365 * 24 * 3600;
-        match decide(later, &loaded, &Ok(disk(CHAIN, b"key two", CA1))) {
+        match decide(later, &loaded, &Ok(disk(CHAIN, KEY_PKCS1, CA1))) {
             Reload::Refuse(why) => assert!(why.contains("expired on"), "{why}"),
             other => panic!("{other:?}"),
         }

@@ -365,7 +365,7 @@ pub(super) fn start_mysqld(
         use crate::galera::{tls::TlsFiles, tls_certs, tls_reload::OnDisk};
         node.tls_loaded = match OnDisk::read(&TlsFiles::in_dir(dir)) {
             Ok(d) => {
-                let leaf = tls_certs::check(unix_now(), &d.cert, &d.ca).ok();
+                let leaf = tls_certs::check_all(unix_now(), &d.cert, &d.key, &d.ca).ok();
                 node.state.current.tls_expires_at = leaf.as_ref().map(|l| l.not_after);
                 Some((d, leaf))
             }
