@@ -189,6 +189,20 @@ fn renewed_and_replaced_certificates_are_reloaded_without_a_restart() {
     );
     assert_serving(&c, "A2", &tls.join("ca.crt"), &tls);
     assert_ne!(first, "A2");
+    // The reload sets one option: the others, pc.recovery=false first, are as they were.
+    for n in &c.nodes {
+        let opts = n
+            .sql("SELECT @@wsrep_provider_options")
+            .expect("provider options");
+        for want in [
+            "pc.recovery = false".to_string(),
+            "socket.ssl = YES".to_string(),
+            format!("socket.ssl_cert = {}/tls.crt", tls.display()),
+            format!("socket.ssl_ca = {}/ca.crt", tls.display()),
+        ] {
+            assert!(opts.contains(&want), "{}: {want} not in {opts}", n.name);
+        }
+    }
     // The state file (galera_tls_certificate_expiry_timestamp_seconds) has the renewal's end.
     let renewed_end = common::tls::not_after(&work.join("renewed/tls.crt"));
     for n in &c.nodes {

@@ -29,7 +29,7 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(10);
 pub const WARN_EVERY: Duration = Duration::from_secs(3600);
 
 /// The contents of the three files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OnDisk {
     pub cert: Vec<u8>,
     pub key: Vec<u8>,
@@ -102,8 +102,10 @@ pub fn decide(now: i64, loaded: &OnDisk, disk: &Result<OnDisk, String>) -> Reloa
 #[derive(Debug, Default)]
 pub struct TlsWatch {
     next_check: Option<Instant>,
-    /// The last refusal said (said again only when it changes).
-    refused: Option<String>,
+    /// What the last "not reloading" warning was about (a hash of the files, or of the read
+    /// error, and of the kind of warning): said again only when the files change, not every
+    /// [`CHECK_EVERY`] (a refusal's text can hold the time).
+    said: Option<u64>,
     warned_at: Option<Instant>,
 }
 
@@ -124,18 +126,19 @@ impl TlsWatch {
         let now = crate::etcd::unix_now();
         let disk = OnDisk::read(&TlsFiles::in_dir(&dir));
         match decide(now, &loaded, &disk) {
-            Reload::Keep => self.refused = None,
+            Reload::Keep => self.said = None,
             Reload::Refuse(why) => {
-                if self.refused.as_deref() != Some(why.as_str()) {
+                if self.first_time(&disk, "refused") {
                     warn!("not reloading the Galera certificates: {why}");
-                    self.refused = Some(why);
                 }
             }
             Reload::Apply(new_leaf, why) => {
-                if let (Ok(disk), true) = (disk, self.apply(node, &why).await) {
-                    node.state.current.tls_expires_at = Some(new_leaf.not_after);
-                    node.tls_loaded = Some((disk, Some(new_leaf)));
-                    self.refused = None;
+                if self.apply(node, &disk, &why).await {
+                    if let Ok(disk) = disk {
+                        node.state.current.tls_expires_at = Some(new_leaf.not_after);
+                        node.tls_loaded = Some((disk, Some(new_leaf)));
+                    }
+                    self.said = None;
                     self.warned_at = None;
                 }
             }
@@ -149,16 +152,25 @@ impl TlsWatch {
         }
     }
 
+    /// Whether this is the first warning of `kind` about these files (remembered).
+    fn first_time(&mut self, disk: &Result<OnDisk, String>, kind: &str) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (disk, kind).hash(&mut h);
+        let key = h.finish();
+        let first = self.said != Some(key);
+        self.said = Some(key);
+        first
+    }
+
     /// `socket.ssl_reload=1` as root; true when mariadbd took it.
-    async fn apply(&mut self, node: &Node, why: &str) -> bool {
+    async fn apply(&mut self, node: &mut Node, disk: &Result<OnDisk, String>, why: &str) -> bool {
         let Some(password) = node.cfg.users.root_password.clone() else {
-            let note = format!(
-                "{why}, but reloading them needs the root password (GALERA_ROOT_PASSWORD); \
-                 restart this pod to apply them"
-            );
-            if self.refused.as_deref() != Some(note.as_str()) {
-                warn!("{note}");
-                self.refused = Some(note);
+            if self.first_time(disk, "no root password") {
+                warn!(
+                    "{why}, but reloading them needs root's password (GALERA_ROOT_PASSWORD or \
+                     GALERA_ROOT_PASSWORD_FILE); restart this pod to apply them"
+                );
             }
             return false;
         };
@@ -181,9 +193,11 @@ impl TlsWatch {
             Err(e) => {
                 let note = format!(
                     "{why}, but mariadbd refused to reload them ({e}); it keeps the ones it \
-                     loaded; trying again in {CHECK_EVERY:?}"
+                     loaded; trying again every {CHECK_EVERY:?}"
                 );
-                warn!("{note}");
+                if node.notes.due(&note) {
+                    warn!("{note}");
+                }
                 false
             }
         }
