@@ -352,16 +352,10 @@ pub(super) fn start_mysqld(
     node: &mut Node,
     args: &MysqldArgs,
 ) -> anyhow::Result<(ChildProc, tokio::sync::watch::Receiver<LogMark>)> {
-    let (child, marks) = spawn_mysqld(
-        &node.reaper,
-        &node.cfg.opts.mysqld,
-        args,
-        node.cfg.log_file.clone(),
-    )?;
-    node.state.current.mysqld_pid = Some(child.pid as u32);
-    node.state.current.mysqld_started_at = Some(unix_now());
     if let Some(dir) = &node.cfg.opts.galera_tls_dir {
-        // What mariadbd is loading: the running loop reloads when the files change.
+        // What mariadbd is about to load, read before it does: files swapped in between are
+        // then reloaded by the running loop (a second load of the same files at worst), never
+        // taken for loaded when they were not.
         use crate::galera::{tls::TlsFiles, tls_certs, tls_reload::OnDisk};
         node.tls_loaded = match OnDisk::read(&TlsFiles::in_dir(dir)) {
             Ok(d) => {
@@ -375,5 +369,13 @@ pub(super) fn start_mysqld(
             }
         };
     }
+    let (child, marks) = spawn_mysqld(
+        &node.reaper,
+        &node.cfg.opts.mysqld,
+        args,
+        node.cfg.log_file.clone(),
+    )?;
+    node.state.current.mysqld_pid = Some(child.pid as u32);
+    node.state.current.mysqld_started_at = Some(unix_now());
     Ok((child, marks))
 }
