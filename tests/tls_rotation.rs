@@ -203,12 +203,24 @@ fn renewed_and_replaced_certificates_are_reloaded_without_a_restart() {
             assert!(opts.contains(&want), "{}: {want} not in {opts}", n.name);
         }
     }
-    // The state file (galera_tls_certificate_expiry_timestamp_seconds) has the renewal's end.
+    // The state file, and so checker serve's /metrics, has the renewal's end
+    // (galera_tls_certificate_expiry_timestamp_seconds, what GaleraTLSCertificateExpiring
+    // watches).
     let renewed_end = common::tls::not_after(&work.join("renewed/tls.crt"));
+    let port = common::free_port();
+    let _serves: Vec<_> = (0..3).map(|i| c.checker_serve(i, port)).collect();
     for n in &c.nodes {
         c.check("the state file's tls_expires_at", || {
             common::wait_until("tls_expires_at", Duration::from_secs(10), || {
                 tls_expires_at(&n.state_dir()) == Some(renewed_end)
+            })
+        });
+        c.check("the expiry on /metrics", || {
+            common::wait_until("the expiry on /metrics", Duration::from_secs(30), || {
+                common::http_get(&n.ip, port, "/metrics").is_some_and(|t| {
+                    common::metric_value(&t, "galera_tls_certificate_expiry_timestamp_seconds")
+                        == Some(renewed_end as f64)
+                })
             })
         });
     }
